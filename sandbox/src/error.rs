@@ -1,0 +1,329 @@
+//! Errors of a script run, and how rhai's errors map onto them.
+
+use std::fmt;
+
+use rhai::{EvalAltResult, ImmutableString, LexError, ParseError, ParseErrorType, Position};
+use serde::Serialize;
+use serde_json::json;
+
+/// JSON-RPC code for a script compile error.
+pub const CODE_COMPILE: i32 = -32010;
+/// JSON-RPC code for a script runtime error.
+pub const CODE_RUNTIME: i32 = -32011;
+/// JSON-RPC code for a script that exceeded a limit.
+pub const CODE_LIMIT: i32 = -32012;
+/// JSON-RPC code for invalid params (a script over the size limit).
+pub const CODE_INVALID_PARAMS: i32 = -32602;
+/// JSON-RPC code for an internal error (a panic while running a script).
+pub const CODE_INTERNAL: i32 = -32603;
+
+/// Which limit a script ran into. [`LimitKind::as_str`] gives the name used on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LimitKind {
+    /// `operations`: more than `max_operations`.
+    Operations,
+    /// `time`: more than `max_time_ms`.
+    Time,
+    /// `call_depth`: function calls nested more than `max_call_depth`.
+    CallDepth,
+    /// `expression_depth`: expressions nested more than `max_expr_depth` /
+    /// `max_function_expr_depth` (or a result value nested too deeply to return).
+    ExpressionDepth,
+    /// `string_size`: a string over `max_string_size`.
+    StringSize,
+    /// `array_size`: an array or BLOB over `max_array_size`.
+    ArraySize,
+    /// `map_size`: an object map over `max_map_size`.
+    MapSize,
+    /// `script_size`: the script text over `max_script_bytes`.
+    ScriptSize,
+    /// `modules`: an import that is not allowed (no resolver, or over `max_modules`).
+    Modules,
+    /// `busy`: the circle's run queue is full.
+    Busy,
+}
+
+impl LimitKind {
+    /// The name of the limit as sent in the `data.limit` field of a -32012 error.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Operations => "operations",
+            Self::Time => "time",
+            Self::CallDepth => "call_depth",
+            Self::ExpressionDepth => "expression_depth",
+            Self::StringSize => "string_size",
+            Self::ArraySize => "array_size",
+            Self::MapSize => "map_size",
+            Self::ScriptSize => "script_size",
+            Self::Modules => "modules",
+            Self::Busy => "busy",
+        }
+    }
+}
+
+impl fmt::Display for LimitKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a script run did not produce an [`Outcome`](crate::Outcome).
+///
+/// Lines and columns are 1-based; 0 means "no position".
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ScriptError {
+    /// The script text is longer than `max_script_bytes` (JSON-RPC -32602).
+    #[error("script too large: {actual} bytes, limit {limit}")]
+    TooLarge {
+        /// `max_script_bytes`.
+        limit: usize,
+        /// The script's length in bytes.
+        actual: usize,
+    },
+    /// The script does not compile (JSON-RPC -32010).
+    #[error("script compile error: {message} (line {line}, column {column})")]
+    Compile {
+        /// What is wrong, without the position.
+        message: String,
+        /// 1-based line, 0 if unknown.
+        line: usize,
+        /// 1-based column, 0 if unknown.
+        column: usize,
+    },
+    /// The script failed while running (JSON-RPC -32011).
+    #[error("script runtime error: {message} (line {line}, column {column})")]
+    Runtime {
+        /// What went wrong, without the position.
+        message: String,
+        /// 1-based line, 0 if unknown.
+        line: usize,
+        /// 1-based column, 0 if unknown.
+        column: usize,
+    },
+    /// The script ran into a limit, or the circle is busy (JSON-RPC -32012).
+    #[error("script limit exceeded ({limit}): {message}")]
+    LimitExceeded {
+        /// Which limit.
+        limit: LimitKind,
+        /// A human-readable explanation.
+        message: String,
+    },
+    /// A panic happened while running the script (JSON-RPC -32603); the worker survived it.
+    #[error("internal error while running the script: {message}")]
+    Panicked {
+        /// The panic's message, if it had one.
+        message: String,
+    },
+}
+
+impl ScriptError {
+    /// The JSON-RPC error code for this error (see the wire contract).
+    pub const fn code(&self) -> i32 {
+        match self {
+            Self::TooLarge { .. } => CODE_INVALID_PARAMS,
+            Self::Compile { .. } => CODE_COMPILE,
+            Self::Runtime { .. } => CODE_RUNTIME,
+            Self::LimitExceeded { .. } => CODE_LIMIT,
+            Self::Panicked { .. } => CODE_INTERNAL,
+        }
+    }
+
+    /// The JSON-RPC error `data`: `{message, line, column}` for compile/runtime errors,
+    /// `{limit, message}` for limits (a too-large script reports `limit: "script_size"`),
+    /// `{message}` for a panic.
+    pub fn data(&self) -> serde_json::Value {
+        match self {
+            Self::TooLarge { limit, actual } => json!({
+                "limit": LimitKind::ScriptSize.as_str(),
+                "message": format!("script is {actual} bytes, the limit is {limit}"),
+            }),
+            Self::Compile {
+                message,
+                line,
+                column,
+            }
+            | Self::Runtime {
+                message,
+                line,
+                column,
+            } => json!({ "message": message, "line": line, "column": column }),
+            Self::LimitExceeded { limit, message } => {
+                json!({ "limit": limit.as_str(), "message": message })
+            }
+            Self::Panicked { message } => json!({ "message": message }),
+        }
+    }
+
+    /// The limit this error reports, if it is a limit error (including [`ScriptError::TooLarge`]).
+    pub const fn limit(&self) -> Option<LimitKind> {
+        match self {
+            Self::TooLarge { .. } => Some(LimitKind::ScriptSize),
+            Self::LimitExceeded { limit, .. } => Some(*limit),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn limit_exceeded(limit: LimitKind, message: impl Into<String>) -> Self {
+        Self::LimitExceeded {
+            limit,
+            message: message.into(),
+        }
+    }
+}
+
+fn line_col(pos: Position) -> (usize, usize) {
+    (pos.line().unwrap_or(0), pos.position().unwrap_or(0))
+}
+
+/// Token returned by `on_progress` when the wall-clock deadline has passed.
+pub(crate) const TIME_TOKEN: &str = "time limit";
+
+/// Which size limit an `ErrorDataTooLarge`/`LiteralTooLarge` text is about.
+fn size_kind(what: &str) -> LimitKind {
+    let what = what.to_ascii_lowercase();
+    if what.contains("string") {
+        LimitKind::StringSize
+    } else if what.contains("map") {
+        LimitKind::MapSize
+    } else {
+        // "Size of array/BLOB", "Size of BLOB", "Size of array literal"
+        LimitKind::ArraySize
+    }
+}
+
+/// Maps a parse error to a compile error or, for compile-time limits, a limit error.
+pub(crate) fn from_parse_error(err: &ParseError) -> ScriptError {
+    let (line, column) = line_col(err.position());
+    let message = err.err_type().to_string();
+    match err.err_type() {
+        ParseErrorType::ExprTooDeep => ScriptError::limit_exceeded(
+            LimitKind::ExpressionDepth,
+            format!("expression nested too deeply (line {line}, column {column})"),
+        ),
+        ParseErrorType::LiteralTooLarge(what, _) => {
+            ScriptError::limit_exceeded(size_kind(what), message)
+        }
+        ParseErrorType::BadInput(LexError::StringTooLong(_)) => {
+            ScriptError::limit_exceeded(LimitKind::StringSize, message)
+        }
+        _ => ScriptError::Compile {
+            message,
+            line,
+            column,
+        },
+    }
+}
+
+/// Maps an evaluation error to a [`ScriptError`].
+///
+/// Errors raised inside function calls are wrapped by rhai (`ErrorInFunctionCall`); the
+/// innermost error decides the kind, and its position (inside the function) is reported.
+pub(crate) fn from_eval_error(err: EvalAltResult) -> ScriptError {
+    let outer_pos = err.position();
+    let mut inner = err;
+    while let EvalAltResult::ErrorInFunctionCall(.., next, _)
+    | EvalAltResult::ErrorInModule(_, next, _) = inner
+    {
+        inner = *next;
+    }
+    // Position: the innermost one that is known, else the outermost.
+    let pos = match inner.take_position() {
+        p if p.is_none() => outer_pos,
+        p => p,
+    };
+    let (line, column) = line_col(pos);
+    let at = || {
+        if line == 0 {
+            String::new()
+        } else {
+            format!(" (line {line}, column {column})")
+        }
+    };
+    match inner {
+        EvalAltResult::ErrorTooManyOperations(..) => ScriptError::limit_exceeded(
+            LimitKind::Operations,
+            format!("too many operations{}", at()),
+        ),
+        EvalAltResult::ErrorTerminated(ref token, ..)
+            if token
+                .read_lock::<ImmutableString>()
+                .as_deref()
+                .map(|s| s.as_str())
+                == Some(TIME_TOKEN) =>
+        {
+            ScriptError::limit_exceeded(LimitKind::Time, format!("time limit exceeded{}", at()))
+        }
+        EvalAltResult::ErrorStackOverflow(..) => ScriptError::limit_exceeded(
+            LimitKind::CallDepth,
+            format!("function calls nested too deeply{}", at()),
+        ),
+        EvalAltResult::ErrorDataTooLarge(ref what, ..) => {
+            ScriptError::limit_exceeded(size_kind(what), format!("{what} too large{}", at()))
+        }
+        EvalAltResult::ErrorTooManyModules(..) => ScriptError::limit_exceeded(
+            LimitKind::Modules,
+            format!("too many modules imported{}", at()),
+        ),
+        EvalAltResult::ErrorParsing(perr, ppos) => {
+            let ppos = if ppos.is_none() { pos } else { ppos };
+            from_parse_error(&ParseError(Box::new(perr), ppos))
+        }
+        other => ScriptError::Runtime {
+            message: other.to_string(),
+            line,
+            column,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_match_the_wire_contract() {
+        let limit = ScriptError::limit_exceeded(LimitKind::Busy, "x");
+        assert_eq!(limit.code(), -32012);
+        assert_eq!(limit.data()["limit"], "busy");
+        let too_large = ScriptError::TooLarge {
+            limit: 1,
+            actual: 2,
+        };
+        assert_eq!(too_large.code(), -32602);
+        assert_eq!(too_large.limit(), Some(LimitKind::ScriptSize));
+        let compile = ScriptError::Compile {
+            message: "m".into(),
+            line: 1,
+            column: 2,
+        };
+        assert_eq!(compile.code(), -32010);
+        assert_eq!(
+            compile.data(),
+            json!({"message": "m", "line": 1, "column": 2})
+        );
+        let runtime = ScriptError::Runtime {
+            message: "m".into(),
+            line: 0,
+            column: 0,
+        };
+        assert_eq!(runtime.code(), -32011);
+        let panicked = ScriptError::Panicked {
+            message: "p".into(),
+        };
+        assert_eq!(panicked.code(), -32603);
+    }
+
+    #[test]
+    fn size_texts_map_to_kinds() {
+        assert_eq!(size_kind("Length of string"), LimitKind::StringSize);
+        assert_eq!(size_kind("Size of array/BLOB"), LimitKind::ArraySize);
+        assert_eq!(size_kind("Size of BLOB"), LimitKind::ArraySize);
+        assert_eq!(size_kind("Size of object map"), LimitKind::MapSize);
+        assert_eq!(
+            size_kind("Number of properties in object map literal"),
+            LimitKind::MapSize
+        );
+        assert_eq!(size_kind("Size of array literal"), LimitKind::ArraySize);
+    }
+}

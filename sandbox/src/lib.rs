@@ -1,0 +1,42 @@
+//! Runs untrusted [Rhai](https://rhai.rs) scripts for one circle, safely and fast.
+//!
+//! A [`Sandbox`] owns one [`rhai::Engine`] for its circle (built once, with every limit of
+//! [`Limits`] applied, `eval` disabled, no filesystem or network functions, imports refused
+//! unless a resolver is configured) and a fixed pool of worker threads fed by a bounded queue.
+//! [`Sandbox::run`] is `async`: the script runs on a worker, never on the async runtime.
+//!
+//! Each run gets a fresh scope with the constants `CIRCLE_ID`, `CIRCLE_PUBLIC_KEY` and
+//! `CALLER_PUBLIC_KEY`, and the host functions `circle_id()`, `circle_public_key()` and
+//! `caller_public_key()`, which read the identity from the run's [`RunContext`] (not from the
+//! scope, which a script can shadow). `print` and `debug` lines go to [`Outcome::logs`].
+//!
+//! Compiled scripts are cached by their text, so a repeated script is parsed only once.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use circles_sandbox::{Caller, CircleInfo, Limits, Sandbox};
+//! let sandbox = Sandbox::new(
+//!     CircleInfo { id: "garden".into(), public_key: "02ab…".into() },
+//!     Limits::default(),
+//! )?;
+//! let outcome = sandbox.run("print(CIRCLE_ID); 40 + 2".into(), Caller::anonymous()).await?;
+//! assert_eq!(outcome.output, "42");
+//! assert_eq!(outcome.logs, ["garden"]);
+//! # Ok(())
+//! # }
+//! ```
+
+mod context;
+mod error;
+mod limits;
+mod sandbox;
+mod value;
+
+pub use context::RunContext;
+pub use error::{
+    CODE_COMPILE, CODE_INTERNAL, CODE_INVALID_PARAMS, CODE_LIMIT, CODE_RUNTIME, LimitKind,
+    ScriptError,
+};
+pub use limits::{InvalidLimits, Limits};
+pub use rhai;
+pub use sandbox::{CacheStats, Caller, CircleInfo, Outcome, Sandbox, SandboxBuilder, SandboxError};

@@ -1,0 +1,439 @@
+//! The sandbox: one engine per circle, a bounded pool of worker threads, a compiled-script cache.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+use quick_cache::sync::Cache;
+use rhai::module_resolvers::DummyModuleResolver;
+use rhai::{AST, Dynamic, Engine, ImmutableString, ModuleResolver, Scope};
+use serde::{Deserialize, Serialize};
+use tokio::sync::oneshot;
+
+use crate::context::{RunContext, RunGuard, deadline_passed, push_log};
+use crate::error::{LimitKind, ScriptError, TIME_TOKEN, from_eval_error, from_parse_error};
+use crate::limits::{InvalidLimits, Limits};
+use crate::value::{Budget, to_json, to_output};
+
+/// Stack of each worker thread. Rhai evaluates recursively; the depth limits keep the stack
+/// use bounded, this leaves ample room (it is reserved address space, touched only as used).
+const WORKER_STACK_BYTES: usize = 64 * 1024 * 1024;
+
+/// The deadline is checked every this many operations (must be a power of two).
+const DEADLINE_CHECK_EVERY: u64 = 64;
+
+/// The circle a sandbox runs scripts for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CircleInfo {
+    /// The circle's id (`CIRCLE_ID`).
+    pub id: String,
+    /// The circle's public key, lower-case compressed hex (`CIRCLE_PUBLIC_KEY`).
+    pub public_key: String,
+}
+
+/// Who asked for a run.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Caller {
+    /// The caller's public key (lower-case compressed hex); empty for an anonymous caller.
+    pub public_key: String,
+}
+
+impl Caller {
+    /// An authenticated caller.
+    pub fn new(public_key: impl Into<String>) -> Self {
+        Self {
+            public_key: public_key.into(),
+        }
+    }
+
+    /// An anonymous caller (`CALLER_PUBLIC_KEY == ""`).
+    pub fn anonymous() -> Self {
+        Self::default()
+    }
+}
+
+/// The result of a successful run — exactly the `play` result on the wire.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Outcome {
+    /// The final value as text (`""` for unit; a string value without quotes).
+    pub output: String,
+    /// The final value as JSON (unit → null).
+    pub value: serde_json::Value,
+    /// The lines the script printed (`print` and `debug`), in order.
+    pub logs: Vec<String>,
+}
+
+/// Counters of the compiled-script cache.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct CacheStats {
+    /// Runs whose script was found compiled in the cache.
+    pub hits: u64,
+    /// Runs whose script had to be compiled (successfully or not).
+    pub misses: u64,
+    /// Compiled scripts currently held.
+    pub entries: usize,
+}
+
+/// Why a sandbox could not be created.
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    /// The limits are unusable.
+    #[error(transparent)]
+    InvalidLimits(#[from] InvalidLimits),
+    /// A worker thread could not be started.
+    #[error("cannot start a sandbox worker thread: {0}")]
+    Spawn(#[from] std::io::Error),
+}
+
+type EngineHook = Box<dyn FnOnce(&mut Engine)>;
+
+/// Builds a [`Sandbox`] with extra host functions or a module resolver.
+///
+/// ```no_run
+/// # use circles_sandbox::{Sandbox, CircleInfo, Limits, RunContext};
+/// let sandbox = Sandbox::builder(
+///     CircleInfo { id: "c1".into(), public_key: "02ab…".into() },
+///     Limits::default(),
+/// )
+/// .configure(|engine| {
+///     engine.register_fn("whoami", || {
+///         RunContext::with_current(|ctx| ctx.caller_public_key().to_owned()).unwrap_or_default()
+///     });
+/// })
+/// .build()?;
+/// # Ok::<(), circles_sandbox::SandboxError>(())
+/// ```
+pub struct SandboxBuilder {
+    circle: CircleInfo,
+    limits: Limits,
+    hooks: Vec<EngineHook>,
+    resolver: Option<EngineHook>,
+}
+
+impl SandboxBuilder {
+    /// Lets `hook` register host functions/types on the circle's engine. Hooks run in order,
+    /// before the sandbox applies its limits and restrictions (which therefore always win:
+    /// limits, `eval` disabled, `print`/`debug` captured, progress/deadline callback).
+    /// Host functions read the caller with [`RunContext::with_current`].
+    pub fn configure(mut self, hook: impl FnOnce(&mut Engine) + 'static) -> Self {
+        self.hooks.push(Box::new(hook));
+        self
+    }
+
+    /// Allows `import` through `resolver` (at most `max_modules` per run). Without one, every
+    /// `import` is refused with limit `modules`. The resolver is responsible for confining
+    /// imports (e.g. to the circle's script folder).
+    pub fn module_resolver(mut self, resolver: impl ModuleResolver + 'static) -> Self {
+        self.resolver = Some(Box::new(move |engine: &mut Engine| {
+            engine.set_module_resolver(resolver);
+        }));
+        self
+    }
+
+    /// Validates the limits, builds the engine and starts the workers.
+    pub fn build(self) -> Result<Sandbox, SandboxError> {
+        self.limits.validate()?;
+        let has_resolver = self.resolver.is_some();
+        let mut engine = Engine::new();
+        register_identity_fns(&mut engine);
+        for hook in self.hooks {
+            hook(&mut engine);
+        }
+        match self.resolver {
+            Some(install) => install(&mut engine),
+            None => {
+                engine.set_module_resolver(DummyModuleResolver::new());
+            }
+        }
+        apply_restrictions(&mut engine, &self.limits, has_resolver);
+
+        let shared = Arc::new(Shared {
+            engine,
+            cache: Cache::new(self.limits.cache_entries),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+            circle_id: self.circle.id.as_str().into(),
+            circle_public_key: self.circle.public_key.as_str().into(),
+            max_time: Duration::from_millis(self.limits.max_time_ms),
+            max_log_bytes: self.limits.max_log_bytes,
+        });
+
+        let (tx, rx) = crossbeam_channel::bounded::<Job>(self.limits.queue);
+        let mut workers = Vec::with_capacity(self.limits.workers);
+        for i in 0..self.limits.workers {
+            let shared = Arc::clone(&shared);
+            let rx = rx.clone();
+            let handle = std::thread::Builder::new()
+                .name(format!("sandbox-{}-{i}", self.circle.id))
+                .stack_size(WORKER_STACK_BYTES)
+                .spawn(move || worker_loop(&shared, &rx))?;
+            workers.push(handle);
+        }
+        tracing::debug!(circle = %self.circle.id, workers = workers.len(), "sandbox started");
+        Ok(Sandbox {
+            tx,
+            shared,
+            circle: self.circle,
+            limits: self.limits,
+            _workers: workers,
+        })
+    }
+}
+
+/// Runs untrusted Rhai scripts for one circle.
+///
+/// One [`Engine`] per circle, built once and shared by a fixed pool of worker threads; runs
+/// wait in a bounded queue. Scripts never run on the async runtime's threads. Dropping the
+/// sandbox closes the queue: workers finish the runs already queued (skipping those whose
+/// caller has gone away) and exit; a run in progress ends within `max_time_ms`.
+pub struct Sandbox {
+    tx: Sender<Job>,
+    shared: Arc<Shared>,
+    circle: CircleInfo,
+    limits: Limits,
+    _workers: Vec<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Sandbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sandbox")
+            .field("circle", &self.circle)
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Sandbox {
+    /// A sandbox with no extra host functions and imports refused.
+    pub fn new(circle: CircleInfo, limits: Limits) -> Result<Self, SandboxError> {
+        Self::builder(circle, limits).build()
+    }
+
+    /// A builder, to add host functions ([`SandboxBuilder::configure`]) or a module resolver.
+    pub fn builder(circle: CircleInfo, limits: Limits) -> SandboxBuilder {
+        SandboxBuilder {
+            circle,
+            limits,
+            hooks: Vec::new(),
+            resolver: None,
+        }
+    }
+
+    /// Runs `script` for `caller` on a worker thread; the returned future resolves to its
+    /// outcome.
+    ///
+    /// The run is queued when `run` is called (not when the future is first polled), so the
+    /// future borrows nothing and can be spawned. Fails at once with [`ScriptError::TooLarge`]
+    /// if the script is over `max_script_bytes`, or with limit `busy` if the queue is full.
+    /// Dropping the future abandons the run if no worker has started it yet.
+    pub fn run(
+        &self,
+        script: String,
+        caller: Caller,
+    ) -> impl Future<Output = Result<Outcome, ScriptError>> + Send + 'static {
+        let submitted = self.submit(script, caller);
+        async move {
+            match submitted?.await {
+                Ok(result) => result,
+                Err(_) => Err(ScriptError::Panicked {
+                    message: "the sandbox worker stopped before answering".to_owned(),
+                }),
+            }
+        }
+    }
+
+    fn submit(
+        &self,
+        script: String,
+        caller: Caller,
+    ) -> Result<oneshot::Receiver<Reply>, ScriptError> {
+        if script.len() > self.limits.max_script_bytes {
+            return Err(ScriptError::TooLarge {
+                limit: self.limits.max_script_bytes,
+                actual: script.len(),
+            });
+        }
+        let (reply, rx) = oneshot::channel();
+        let job = Job {
+            script,
+            caller,
+            reply,
+        };
+        match self.tx.try_send(job) {
+            Ok(()) => Ok(rx),
+            Err(TrySendError::Full(_)) => Err(ScriptError::limit_exceeded(
+                LimitKind::Busy,
+                format!(
+                    "circle is busy: {} runs are already waiting",
+                    self.limits.queue
+                ),
+            )),
+            Err(TrySendError::Disconnected(_)) => Err(ScriptError::Panicked {
+                message: "the sandbox has shut down".to_owned(),
+            }),
+        }
+    }
+
+    /// The circle this sandbox runs scripts for.
+    pub fn circle(&self) -> &CircleInfo {
+        &self.circle
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Counters of the compiled-script cache.
+    pub fn cache_stats(&self) -> CacheStats {
+        CacheStats {
+            hits: self.shared.hits.load(Ordering::Relaxed),
+            misses: self.shared.misses.load(Ordering::Relaxed),
+            entries: self.shared.cache.len(),
+        }
+    }
+}
+
+type Reply = Result<Outcome, ScriptError>;
+
+struct Job {
+    script: String,
+    caller: Caller,
+    reply: oneshot::Sender<Reply>,
+}
+
+/// What the workers share: the engine, the cache and the circle's identity.
+struct Shared {
+    engine: Engine,
+    cache: Cache<String, Arc<AST>>,
+    hits: AtomicU64,
+    misses: AtomicU64,
+    circle_id: ImmutableString,
+    circle_public_key: ImmutableString,
+    max_time: Duration,
+    max_log_bytes: usize,
+}
+
+/// `caller_public_key()`, `circle_id()`, `circle_public_key()`: read from the run's context,
+/// not from the scope.
+fn register_identity_fns(engine: &mut Engine) {
+    fn read(f: fn(&RunContext) -> ImmutableString) -> ImmutableString {
+        RunContext::with_current(f).unwrap_or_default()
+    }
+    engine.register_fn("caller_public_key", || {
+        read(|c| c.caller_public_key.clone())
+    });
+    engine.register_fn("circle_id", || read(|c| c.circle_id.clone()));
+    engine.register_fn("circle_public_key", || {
+        read(|c| c.circle_public_key.clone())
+    });
+}
+
+fn apply_restrictions(engine: &mut Engine, limits: &Limits, has_resolver: bool) {
+    engine
+        .set_max_operations(limits.max_operations)
+        .set_max_call_levels(limits.max_call_depth)
+        .set_max_expr_depths(limits.max_expr_depth, limits.max_function_expr_depth)
+        .set_max_string_size(limits.max_string_size)
+        .set_max_array_size(limits.max_array_size)
+        .set_max_map_size(limits.max_map_size)
+        .set_max_modules(if has_resolver { limits.max_modules } else { 0 });
+    engine.disable_symbol("eval");
+    engine.on_print(push_log);
+    engine.on_debug(|text, _source, _pos| push_log(text));
+    engine.on_progress(|ops| {
+        if ops & (DEADLINE_CHECK_EVERY - 1) == 0 && deadline_passed() {
+            Some(Dynamic::from(TIME_TOKEN))
+        } else {
+            None
+        }
+    });
+}
+
+fn worker_loop(shared: &Shared, rx: &Receiver<Job>) {
+    while let Ok(job) = rx.recv() {
+        if job.reply.is_closed() {
+            continue; // the caller went away before the run started
+        }
+        let result = run_job(shared, job.script, &job.caller);
+        let _ = job.reply.send(result);
+    }
+    tracing::debug!("sandbox worker stopped");
+}
+
+fn run_job(shared: &Shared, script: String, caller: &Caller) -> Reply {
+    let caller_key = ImmutableString::from(caller.public_key.as_str());
+    let ctx = RunContext {
+        circle_id: shared.circle_id.clone(),
+        circle_public_key: shared.circle_public_key.clone(),
+        caller_public_key: caller_key.clone(),
+    };
+    let deadline = Instant::now() + shared.max_time;
+    let guard = RunGuard::enter(ctx, deadline, shared.max_log_bytes);
+    match catch_unwind(AssertUnwindSafe(|| {
+        execute(shared, script, caller_key, &guard)
+    })) {
+        Ok(result) => result,
+        Err(payload) => {
+            let message = payload
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "panic without a message".to_owned());
+            tracing::warn!(%message, "panic while running a script");
+            Err(ScriptError::Panicked { message })
+        }
+    }
+}
+
+fn execute(
+    shared: &Shared,
+    script: String,
+    caller_key: ImmutableString,
+    guard: &RunGuard,
+) -> Reply {
+    let ast = compiled(shared, script)?;
+    let mut scope = Scope::new();
+    scope.push_constant("CIRCLE_ID", shared.circle_id.clone());
+    scope.push_constant("CIRCLE_PUBLIC_KEY", shared.circle_public_key.clone());
+    scope.push_constant("CALLER_PUBLIC_KEY", caller_key);
+    let value = shared
+        .engine
+        .eval_ast_with_scope::<Dynamic>(&mut scope, &ast)
+        .map_err(|e| from_eval_error(*e))?;
+    let engine = &shared.engine;
+    let mut budget = Budget {
+        items: engine
+            .max_array_size()
+            .saturating_add(engine.max_map_size())
+            .saturating_add(1),
+        string_bytes: engine.max_string_size(),
+    };
+    let json = to_json(&value, 0, &mut budget)?;
+    let output = to_output(&value);
+    Ok(Outcome {
+        output,
+        value: json,
+        logs: guard.take_logs(),
+    })
+}
+
+/// The compiled form of `script`, from the cache or freshly compiled (and then cached).
+fn compiled(shared: &Shared, script: String) -> Result<Arc<AST>, ScriptError> {
+    if let Some(ast) = shared.cache.get(script.as_str()) {
+        shared.hits.fetch_add(1, Ordering::Relaxed);
+        return Ok(ast);
+    }
+    shared.misses.fetch_add(1, Ordering::Relaxed);
+    let ast = Arc::new(
+        shared
+            .engine
+            .compile(&script)
+            .map_err(|e| from_parse_error(&e))?,
+    );
+    shared.cache.insert(script, Arc::clone(&ast));
+    Ok(ast)
+}

@@ -1,0 +1,238 @@
+//! Hostile scripts are refused with the right limit, quickly, and leave the sandbox usable.
+
+mod common;
+
+use std::time::Duration;
+
+use circles_sandbox::{LimitKind, Limits, Sandbox, ScriptError};
+use common::*;
+
+/// Runs a hostile script: it must fail with `limit` within 2 × `max_time_ms`, and a normal
+/// script must work right after.
+async fn refused(sb: &Sandbox, script: &str, limit: LimitKind) -> ScriptError {
+    let (err, took) = fails(sb, script).await;
+    assert_eq!(err.limit(), Some(limit), "{script:?} → {err:?}");
+    let budget = Duration::from_millis(2 * sb.limits().max_time_ms);
+    assert!(took < budget, "{script:?} took {took:?}");
+    still_works(sb).await;
+    err
+}
+
+#[tokio::test]
+async fn endless_loop_runs_out_of_operations() {
+    let sb = sandbox();
+    let err = refused(&sb, "loop {}", LimitKind::Operations).await;
+    assert_eq!(err.code(), -32012);
+    assert_eq!(err.data()["limit"], "operations");
+}
+
+#[tokio::test]
+async fn endless_loop_runs_out_of_time() {
+    let sb = Sandbox::new(
+        circle(),
+        Limits {
+            max_operations: u64::MAX,
+            max_time_ms: 500,
+            ..limits()
+        },
+    )
+    .expect("sandbox");
+    let (err, took) = fails(&sb, "loop {}").await;
+    assert_eq!(err.limit(), Some(LimitKind::Time), "{err:?}");
+    assert!(took >= Duration::from_millis(500), "{took:?}");
+    assert!(took < Duration::from_millis(1_000), "{took:?}");
+    still_works(&sb).await;
+    // A loop calling functions is stopped too.
+    refused(&sb, "fn f() { 1 } loop { f(); }", LimitKind::Time).await;
+}
+
+#[tokio::test]
+async fn deep_recursion_hits_call_depth() {
+    let sb = sandbox();
+    refused(&sb, "fn f(x){f(x+1)} f(0)", LimitKind::CallDepth).await;
+}
+
+#[tokio::test]
+async fn deep_recursion_at_the_maximum_limits_does_not_overflow_the_stack() {
+    // The largest depths `Limits::validate` accepts, with deeply nested expressions inside
+    // every call: the worker's stack must hold it (in debug builds, too).
+    let sb = Sandbox::new(
+        circle(),
+        Limits {
+            max_call_depth: 256,
+            max_expr_depth: 256,
+            max_function_expr_depth: 256,
+            ..limits()
+        },
+    )
+    .expect("sandbox");
+    let nested = format!("{}x{}", "(".repeat(100), ")".repeat(100));
+    let script = format!("fn f(x) {{ f({nested} + 1) }} f(0)");
+    refused(&sb, &script, LimitKind::CallDepth).await;
+    let script = format!("fn f(x) {{ {nested} + f(x + 1) }} f(0)");
+    refused(&sb, &script, LimitKind::CallDepth).await;
+}
+
+#[tokio::test]
+async fn string_doubling_hits_string_size() {
+    let sb = sandbox();
+    refused(
+        &sb,
+        r#"let s = "a"; loop { s += s; }"#,
+        LimitKind::StringSize,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn growing_array_hits_array_size() {
+    let sb = Sandbox::new(
+        circle(),
+        Limits {
+            max_array_size: 1_000,
+            ..limits()
+        },
+    )
+    .expect("sandbox");
+    refused(&sb, "let a = []; loop { a.push(1); }", LimitKind::ArraySize).await;
+    refused(
+        &sb,
+        "let a = []; loop { a += [1, 2, 3]; }",
+        LimitKind::ArraySize,
+    )
+    .await;
+    refused(&sb, "blob(5000)", LimitKind::ArraySize).await;
+}
+
+#[tokio::test]
+async fn growing_map_hits_map_size() {
+    let sb = Sandbox::new(
+        circle(),
+        Limits {
+            max_map_size: 1_000,
+            ..limits()
+        },
+    )
+    .expect("sandbox");
+    refused(
+        &sb,
+        "let m = #{}; let i = 0; loop { let x = #{}; x[`k${i}`] = i; m += x; i += 1; }",
+        LimitKind::MapSize,
+    )
+    .await;
+    refused(
+        &sb,
+        "let m = #{}; m.fill_with(#{a: 1}); loop { m = #{a: m}; }",
+        LimitKind::MapSize,
+    )
+    .await;
+
+    // Known rhai gap: `m[key] = value` checks the value, not the map's size, so this loop
+    // only ends by the operations or time limit (still within the time budget).
+    let (err, took) = fails(
+        &sb,
+        "let m = #{}; let i = 0; loop { m[`k${i}`] = i; i += 1; }",
+    )
+    .await;
+    assert!(
+        matches!(err.limit(), Some(LimitKind::Time | LimitKind::Operations)),
+        "{err:?}"
+    );
+    assert!(
+        took < Duration::from_millis(2 * sb.limits().max_time_ms),
+        "{took:?}"
+    );
+    still_works(&sb).await;
+}
+
+#[tokio::test]
+async fn deeply_nested_expression_hits_expression_depth() {
+    let sb = sandbox();
+    let script = format!("{}1{}", "(".repeat(1000), ")".repeat(1000));
+    refused(&sb, &script, LimitKind::ExpressionDepth).await;
+    let script = format!("{}1{}", "[".repeat(1000), "]".repeat(1000));
+    refused(&sb, &script, LimitKind::ExpressionDepth).await;
+    let script = format!("{}{}", "{".repeat(1000), "}".repeat(1000));
+    refused(&sb, &script, LimitKind::ExpressionDepth).await;
+}
+
+#[tokio::test]
+async fn oversized_script_is_refused_before_running() {
+    let sb = sandbox();
+    let script = format!("let x = 1;{}", " ".repeat(65_536));
+    let (err, _) = fails(&sb, &script).await;
+    assert_eq!(
+        err,
+        ScriptError::TooLarge {
+            limit: 65_536,
+            actual: 65_546
+        }
+    );
+    assert_eq!(err.code(), -32602);
+    assert_eq!(err.limit(), Some(LimitKind::ScriptSize));
+    assert_eq!(err.data()["limit"], "script_size");
+    assert_eq!(sb.cache_stats().misses, 0, "never compiled");
+    // Exactly at the limit is fine.
+    ok(&sb, &format!("1{}", " ".repeat(65_535))).await;
+}
+
+#[tokio::test]
+async fn eval_is_refused() {
+    let sb = sandbox();
+    for script in [
+        r#"eval("1")"#,
+        r#"Fn("eval").call("1")"#,
+        r#"let f = Fn("ev" + "al"); f.call("1")"#,
+        r#"call(Fn("eval"), "40 + 2")"#,
+    ] {
+        let (err, _) = fails(&sb, script).await;
+        assert!(
+            matches!(&err, ScriptError::Compile { message, .. } if message.contains("eval")),
+            "{script}: {err:?}"
+        );
+        still_works(&sb).await;
+    }
+}
+
+#[tokio::test]
+async fn imports_are_refused_without_a_resolver() {
+    let sb = sandbox();
+    refused(&sb, r#"import "secrets" as s; 1"#, LimitKind::Modules).await;
+    refused(&sb, r#"import "/etc/passwd" as p; 1"#, LimitKind::Modules).await;
+}
+
+#[tokio::test]
+async fn result_expanding_through_closures_is_refused() {
+    // Captured variables are not counted by rhai's size checks; the result conversion is.
+    let sb = sandbox();
+    let script = "let x = [1, 2, 3]; let f = || x; let a = []; \
+        for i in 0..1000 { a.push(f) } let g = || a; let b = []; \
+        for i in 0..1000 { b.push(g) } b";
+    refused(&sb, script, LimitKind::ArraySize).await;
+}
+
+#[tokio::test]
+async fn print_flood_is_bounded() {
+    let sb = sandbox();
+    let (err, _) = fails(&sb, r#"let s = "x"; loop { print(s); s += s; }"#).await;
+    assert_eq!(err.limit(), Some(LimitKind::StringSize));
+    let sb = Sandbox::new(
+        circle(),
+        Limits {
+            max_log_bytes: 10_000,
+            ..limits()
+        },
+    )
+    .expect("sandbox");
+    let out = ok(
+        &sb,
+        r#"let s = "0123456789"; for i in 0..20000 { print(s) } 1"#,
+    )
+    .await;
+    let bytes: usize = out.logs.iter().map(|l| l.len() + 1).sum();
+    assert!(bytes <= 10_000 + 100, "{bytes}");
+    assert_eq!(
+        out.logs.last().map(String::as_str),
+        Some("[logs truncated]")
+    );
+}
