@@ -1,0 +1,152 @@
+//! Throughput and latency of `play("40 + 2")` next to a bare echo method on
+//! the same server, over real WebSockets on loopback. Prints numbers; asserts
+//! nothing about speed.
+//!
+//!     cargo bench -p rpc-server --bench play_vs_echo
+//!
+//! Environment: BENCH_CONNECTIONS (default 32), BENCH_SECONDS per phase (default 3).
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use circles_identity::SecretKey;
+use jsonrpsee::core::client::ClientT;
+use jsonrpsee::ws_client::{WsClient, WsClientBuilder};
+use rpc_server::{Circle, CircleSettings, ServerLimits};
+
+const SCRIPT: &str = "40 + 2";
+
+#[derive(Clone, Copy)]
+enum Call {
+    Echo,
+    Play,
+}
+
+impl Call {
+    fn name(self) -> &'static str {
+        match self {
+            Call::Echo => "echo",
+            Call::Play => "play",
+        }
+    }
+
+    async fn once(self, client: &WsClient) -> Result<(), jsonrpsee::core::ClientError> {
+        let method = match self {
+            Call::Echo => "bench_echo",
+            Call::Play => "play",
+        };
+        let mut params = jsonrpsee::core::params::ObjectParams::new();
+        params.insert("script", SCRIPT)?;
+        let _: serde_json::Value = client.request(method, params).await?;
+        Ok(())
+    }
+}
+
+struct Figures {
+    calls_per_sec: f64,
+    p50: Duration,
+    p99: Duration,
+}
+
+fn env_or(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+async fn measure(
+    url: &str,
+    call: Call,
+    connections: usize,
+    seconds: u64,
+) -> Result<Figures, Box<dyn std::error::Error>> {
+    let mut clients = Vec::new();
+    for _ in 0..connections {
+        clients.push(Arc::new(WsClientBuilder::default().build(url).await?));
+    }
+    // Warm up (and fill the compiled-script cache).
+    for client in &clients {
+        call.once(client).await?;
+    }
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(seconds);
+    let mut tasks = Vec::new();
+    for client in clients {
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            while Instant::now() < deadline {
+                let t = Instant::now();
+                call.once(&client).await?;
+                latencies.push(t.elapsed());
+            }
+            Ok::<_, jsonrpsee::core::ClientError>(latencies)
+        }));
+    }
+    let mut latencies = Vec::new();
+    for task in tasks {
+        latencies.extend(task.await??);
+    }
+    let elapsed = started.elapsed();
+    latencies.sort_unstable();
+    let at = |q: f64| latencies[((latencies.len() as f64 - 1.0) * q) as usize];
+    Ok(Figures {
+        calls_per_sec: latencies.len() as f64 / elapsed.as_secs_f64(),
+        p50: at(0.50),
+        p99: at(0.99),
+    })
+}
+
+fn print_row(label: &str, figures: &Figures) {
+    println!(
+        "{label:<28} {:>10.0} calls/s   p50 {:>8.1} µs   p99 {:>8.1} µs",
+        figures.calls_per_sec,
+        figures.p50.as_secs_f64() * 1e6,
+        figures.p99.as_secs_f64() * 1e6
+    );
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let connections = env_or("BENCH_CONNECTIONS", 32) as usize;
+    let seconds = env_or("BENCH_SECONDS", 3);
+
+    let settings = CircleSettings {
+        require_auth: false,
+        ..CircleSettings::new("bench")
+    };
+    let mut module = rpc_server::rpc_module(Circle::new(settings, &SecretKey::generate())?)?;
+    // The ceiling: a method that does nothing but answer, through the same
+    // server, middleware and client.
+    module.register_method("bench_echo", |params, _, _| {
+        params.parse::<serde_json::Value>().unwrap_or_default()
+    })?;
+    let server = rpc_server::serve(
+        SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+        module,
+        &ServerLimits::default(),
+    )
+    .await?;
+    let url = server.url();
+
+    println!(
+        "circles play vs echo: {connections} connections, {seconds} s per phase, script {SCRIPT:?}"
+    );
+    let mut results = Vec::new();
+    for (label, conns) in [("concurrent", connections), ("single connection", 1)] {
+        for call in [Call::Echo, Call::Play] {
+            let figures = measure(&url, call, conns, seconds).await?;
+            print_row(&format!("{} {label}", call.name()), &figures);
+            results.push(figures);
+        }
+    }
+    let throughput_ratio = results[1].calls_per_sec / results[0].calls_per_sec;
+    let single_p50_ratio = results[3].p50.as_secs_f64() / results[2].p50.as_secs_f64();
+    println!(
+        "play/echo throughput ({connections} connections): {throughput_ratio:.2}  (target >= 0.80)"
+    );
+    println!("play/echo p50 latency (1 connection):      {single_p50_ratio:.2}  (target <= 1.20)");
+    server.stop().await;
+    Ok(())
+}

@@ -1,0 +1,93 @@
+//! What a circle's server can be configured with, with safe defaults.
+
+use std::time::Duration;
+
+use jsonrpsee::server::{BatchRequestConfig, PingConfig, ServerConfig};
+use serde::{Deserialize, Serialize};
+
+/// Transport limits of one circle's server. Every field has a default; in
+/// `circles.json` they go under a circle's `"server"` key.
+///
+/// | field | default | what happens past it |
+/// | --- | --- | --- |
+/// | `max_message_bytes` | 1 048 576 | a request (or batch) over it gets -32007 `Request is too big`; a response over it -32008 |
+/// | `max_connections` | 1 024 | further WebSocket connections are refused until one closes |
+/// | `max_batch_calls` | 32 | a batch of more calls is refused as a whole with -32600 `Invalid request` (a batch counts as its number of calls) |
+/// | `ping_interval_secs` | 30 | the server pings each connection this often |
+/// | `idle_timeout_secs` | 120 | a connection that answers no ping and sends nothing for this long is closed |
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerLimits {
+    pub max_message_bytes: u32,
+    pub max_connections: u32,
+    pub max_batch_calls: u32,
+    pub ping_interval_secs: u64,
+    pub idle_timeout_secs: u64,
+}
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        ServerLimits {
+            max_message_bytes: 1024 * 1024,
+            max_connections: 1024,
+            max_batch_calls: 32,
+            ping_interval_secs: 30,
+            idle_timeout_secs: 120,
+        }
+    }
+}
+
+/// Why a [`ServerLimits`] value was rejected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid server limit `{field}`: {reason}")]
+pub struct InvalidServerLimits {
+    pub field: &'static str,
+    pub reason: &'static str,
+}
+
+impl ServerLimits {
+    pub fn validate(&self) -> Result<(), InvalidServerLimits> {
+        let zero = |field| {
+            Err(InvalidServerLimits {
+                field,
+                reason: "must be at least 1",
+            })
+        };
+        if self.max_message_bytes == 0 {
+            return zero("max_message_bytes");
+        }
+        if self.max_connections == 0 {
+            return zero("max_connections");
+        }
+        if self.max_batch_calls == 0 {
+            return zero("max_batch_calls");
+        }
+        if self.ping_interval_secs == 0 {
+            return zero("ping_interval_secs");
+        }
+        if self.idle_timeout_secs < self.ping_interval_secs {
+            return Err(InvalidServerLimits {
+                field: "idle_timeout_secs",
+                reason: "must be at least ping_interval_secs",
+            });
+        }
+        Ok(())
+    }
+
+    pub(crate) fn to_server_config(&self) -> ServerConfig {
+        let ping = PingConfig::new()
+            .ping_interval(Duration::from_secs(self.ping_interval_secs))
+            .inactive_limit(Duration::from_secs(self.idle_timeout_secs));
+        ServerConfig::builder()
+            .ws_only()
+            .max_request_body_size(self.max_message_bytes)
+            .max_response_body_size(self.max_message_bytes)
+            .max_connections(self.max_connections)
+            // The batch limit is enforced by the session layer: jsonrpsee's own
+            // refusal uses code -32010, which the contract gives to script
+            // compile errors.
+            .set_batch_request_config(BatchRequestConfig::Unlimited)
+            .enable_ws_ping(ping)
+            .build()
+    }
+}

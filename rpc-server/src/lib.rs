@@ -1,0 +1,105 @@
+//! The circles server: one jsonrpsee WebSocket server per circle, serving the
+//! API generated from `openrpc.json` (see `rpc-types`).
+
+mod circle;
+mod config;
+mod session;
+
+use std::net::SocketAddr;
+
+use jsonrpsee::RpcModule;
+use jsonrpsee::server::middleware::rpc::RpcServiceBuilder;
+use jsonrpsee::server::{Server, ServerHandle};
+
+pub use circle::{Circle, CircleSettings};
+pub use config::{InvalidServerLimits, ServerLimits};
+pub use session::{Challenge, Session, SessionLayer, SessionState};
+
+/// Why a circle could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot register the API: {0}")]
+    Register(#[from] jsonrpsee::core::RegisterMethodError),
+    #[error(transparent)]
+    Limits(#[from] InvalidServerLimits),
+}
+
+/// A circle being served.
+pub struct RunningCircle {
+    local_addr: SocketAddr,
+    handle: ServerHandle,
+}
+
+impl RunningCircle {
+    /// The address the server listens on (the real port when asked for port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// `ws://host:port`
+    pub fn url(&self) -> String {
+        format!("ws://{}", self.local_addr)
+    }
+
+    /// A handle to stop the server from elsewhere.
+    pub fn handle(&self) -> ServerHandle {
+        self.handle.clone()
+    }
+
+    /// Stops accepting connections and waits for the server to wind down.
+    pub async fn stop(self) {
+        // An error only means it was already stopped.
+        let _ = self.handle.stop();
+        self.handle.stopped().await;
+    }
+
+    /// Waits until the server stops.
+    pub async fn stopped(self) {
+        self.handle.stopped().await;
+    }
+}
+
+/// The circle's API as an `RpcModule`, ready for [`serve`] (extra methods,
+/// e.g. a benchmark's echo, can be merged into it first).
+pub fn rpc_module(circle: Circle) -> Result<RpcModule<Circle>, StartError> {
+    Ok(rpc_types::server::into_rpc_module(circle)?)
+}
+
+/// Starts serving `circle` on `addr` (port 0 picks a free port).
+pub async fn start(
+    addr: SocketAddr,
+    circle: Circle,
+    limits: &ServerLimits,
+) -> Result<RunningCircle, StartError> {
+    serve(addr, rpc_module(circle)?, limits).await
+}
+
+/// Serves `module` on `addr` with per-connection sessions and `limits`.
+pub async fn serve<C: Send + Sync + 'static>(
+    addr: SocketAddr,
+    module: RpcModule<C>,
+    limits: &ServerLimits,
+) -> Result<RunningCircle, StartError> {
+    limits.validate()?;
+    let max_batch_calls = limits.max_batch_calls;
+    let server = Server::builder()
+        .set_config(limits.to_server_config())
+        .set_rpc_middleware(
+            RpcServiceBuilder::new()
+                .layer_fn(move |service| SessionLayer::new(service, max_batch_calls)),
+        )
+        .build(addr)
+        .await
+        .map_err(|source| StartError::Bind { addr, source })?;
+    let local_addr = server
+        .local_addr()
+        .map_err(|source| StartError::Bind { addr, source })?;
+    let handle = server.start(module);
+    Ok(RunningCircle { local_addr, handle })
+}

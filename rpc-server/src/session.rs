@@ -1,0 +1,123 @@
+//! Per-connection session state.
+//!
+//! jsonrpsee builds the RPC middleware once per WebSocket connection, so the
+//! [`SessionLayer`] creates one [`Session`] there and attaches it to every
+//! call (batched ones included) as a request extension. The session lives
+//! exactly as long as its connection: nothing to clean up, no global map that
+//! grows with connection churn.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use circles_identity::PublicKey;
+use jsonrpsee::MethodResponse;
+use jsonrpsee::core::middleware::{Batch, Notification, RpcServiceT};
+use jsonrpsee::types::error::{INVALID_REQUEST_CODE, INVALID_REQUEST_MSG};
+use jsonrpsee::types::{ErrorObject, Id, Request};
+
+/// A sign-in challenge handed out by `fetch_nonce`, waiting for `authenticate`.
+#[derive(Debug, Clone)]
+pub struct Challenge {
+    /// The key that must sign.
+    pub caller: PublicKey,
+    /// The exact text to be signed.
+    pub message: String,
+    /// When the challenge stops being accepted.
+    pub deadline: Instant,
+}
+
+/// What one connection has established so far.
+#[derive(Debug, Default)]
+pub struct SessionState {
+    /// At most one outstanding challenge; a new `fetch_nonce` replaces it and
+    /// the first `authenticate` attempt consumes it.
+    pub challenge: Option<Challenge>,
+    /// The authenticated caller, once `authenticate` succeeded.
+    pub caller: Option<PublicKey>,
+}
+
+/// A connection's session, shared by the calls made on it.
+#[derive(Debug, Default, Clone)]
+pub struct Session(Arc<Mutex<SessionState>>);
+
+impl Session {
+    /// Locks the state. A poisoned lock (a panic while it was held) still
+    /// yields the state: every update is a single assignment, so it is never
+    /// half-written.
+    pub fn lock(&self) -> MutexGuard<'_, SessionState> {
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// RPC middleware, one per connection: attaches the connection's [`Session`]
+/// to each call and refuses batches over the configured number of calls.
+#[derive(Clone)]
+pub struct SessionLayer<S> {
+    inner: S,
+    session: Session,
+    max_batch_calls: usize,
+}
+
+impl<S> SessionLayer<S> {
+    pub fn new(inner: S, max_batch_calls: u32) -> Self {
+        SessionLayer {
+            inner,
+            session: Session::default(),
+            max_batch_calls: usize::try_from(max_batch_calls).unwrap_or(usize::MAX),
+        }
+    }
+}
+
+impl<S> RpcServiceT for SessionLayer<S>
+where
+    S: RpcServiceT<MethodResponse = MethodResponse, BatchResponse = MethodResponse>
+        + Send
+        + Sync
+        + Clone
+        + 'static,
+{
+    type MethodResponse = S::MethodResponse;
+    type NotificationResponse = S::NotificationResponse;
+    type BatchResponse = S::BatchResponse;
+
+    fn call<'a>(
+        &self,
+        mut request: Request<'a>,
+    ) -> impl Future<Output = Self::MethodResponse> + Send + 'a {
+        request.extensions_mut().insert(self.session.clone());
+        self.inner.call(request)
+    }
+
+    fn batch<'a>(
+        &self,
+        mut batch: Batch<'a>,
+    ) -> impl Future<Output = Self::BatchResponse> + Send + 'a {
+        let inner = self.inner.clone();
+        let calls = batch.len();
+        let max = self.max_batch_calls;
+        for entry in batch.iter_mut().flatten() {
+            entry.extensions_mut().insert(self.session.clone());
+        }
+        async move {
+            if calls > max {
+                let reason =
+                    format!("a batch of {calls} calls is over this circle's limit of {max}");
+                return MethodResponse::error(
+                    Id::Null,
+                    ErrorObject::owned(INVALID_REQUEST_CODE, INVALID_REQUEST_MSG, Some(reason)),
+                );
+            }
+            inner.batch(batch).await
+        }
+    }
+
+    fn notification<'a>(
+        &self,
+        mut notification: Notification<'a>,
+    ) -> impl Future<Output = Self::NotificationResponse> + Send + 'a {
+        notification.extensions_mut().insert(self.session.clone());
+        self.inner.notification(notification)
+    }
+}
