@@ -96,11 +96,84 @@ fn feature_gate(feature: Option<&str>) -> TokenStream {
 
 /// `///` lines from a description.
 pub(crate) fn doc_attrs(text: Option<&str>) -> TokenStream {
-    let lines = text.into_iter().flat_map(str::lines).map(|line| {
-        let line = format!(" {line}");
-        quote! { #[doc = #line] }
-    });
+    let lines = text
+        .map(doc_lines)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|line| {
+            let line = format!(" {line}");
+            quote! { #[doc = #line] }
+        });
     quote! { #(#lines)* }
+}
+
+/// The lines of a Markdown description, with each code block rustdoc would
+/// take for Rust (and run as a doctest of the generated crate) made a `text`
+/// block: a fence without language gets `text`, an indented block is fenced.
+fn doc_lines(text: &str) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut fence: Option<(char, usize)> = None;
+    let mut indented = false;
+    let mut held_blanks = 0;
+    let mut after_blank = true;
+    for line in text.lines() {
+        let blank = line.trim().is_empty();
+        if let Some((mark, len)) = fence {
+            let trimmed = line.trim();
+            if trimmed.len() >= len && trimmed.chars().all(|c| c == mark) {
+                fence = None;
+            }
+            lines.push(line.to_string());
+            continue;
+        }
+        let code = line
+            .strip_prefix("    ")
+            .or_else(|| line.strip_prefix('\t'));
+        if indented {
+            match code {
+                _ if blank => held_blanks += 1,
+                Some(code) => {
+                    lines.extend(std::iter::repeat_n(String::new(), held_blanks));
+                    lines.push(code.to_string());
+                    held_blanks = 0;
+                }
+                None => {
+                    lines.push("```".to_string());
+                    lines.extend(std::iter::repeat_n(String::new(), held_blanks));
+                    held_blanks = 0;
+                    indented = false;
+                }
+            }
+            if indented {
+                continue;
+            }
+        }
+        if let (Some(code), true, false) = (code, after_blank, blank) {
+            lines.push("```text".to_string());
+            lines.push(code.to_string());
+            indented = true;
+            continue;
+        }
+        let trimmed = line.trim_start();
+        let mark = trimmed.chars().next().filter(|c| matches!(c, '`' | '~'));
+        let len = mark.map_or(0, |mark| trimmed.chars().take_while(|c| *c == mark).count());
+        match mark {
+            Some(mark) if len >= 3 => {
+                fence = Some((mark, len));
+                if trimmed[len..].trim().is_empty() {
+                    lines.push(format!("{line}text"));
+                } else {
+                    lines.push(line.to_string());
+                }
+            }
+            _ => lines.push(line.to_string()),
+        }
+        after_blank = blank;
+    }
+    if indented {
+        lines.push("```".to_string());
+    }
+    lines
 }
 
 /// An identifier, raw (`r#type`) when the name needs it.
