@@ -29,6 +29,7 @@
 mod context;
 mod error;
 mod limits;
+mod modules;
 mod sandbox;
 mod value;
 
@@ -38,5 +39,6 @@ pub use error::{
     ScriptError,
 };
 pub use limits::{InvalidLimits, Limits};
+pub use modules::ScriptLibrary;
 pub use rhai;
 pub use sandbox::{CacheStats, Caller, CircleInfo, Outcome, Sandbox, SandboxBuilder, SandboxError};

@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 /// | `cache_entries` | 1 024 | compiled scripts kept (keyed by the exact script text) so a repeated script is not parsed again | — |
 ///
 /// Compile-time limits (`max_expr_depth`, literal sizes) are reported as `LimitExceeded` too.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct Limits {
     /// Maximum Rhai operations per run (default 1 000 000).

@@ -1,0 +1,207 @@
+//! The Rhai module `store`: scripts read and write their circle's [`Store`].
+//!
+//! See the [crate documentation](crate#the-rhai-module-store) for the functions. Install it
+//! with [`register`].
+
+use circles_sandbox::RunContext;
+use circles_sandbox::rhai::{
+    Array, Dynamic, Engine, EvalAltResult, INT, ImmutableString, Map, Module, NativeCallContext,
+    Position,
+};
+use serde_json::{Number, Value};
+
+use crate::{MAX_VALUE_DEPTH, Store, StoreError};
+
+/// Most entries one `store::list` call returns.
+pub const MAX_LIST: usize = 1000;
+
+type RhaiResult<T> = Result<T, Box<EvalAltResult>>;
+
+/// Registers the static module `store` (backed by `store`) on `engine`.
+///
+/// Use it through [`circles_sandbox::SandboxBuilder::configure`]; the write functions need
+/// the sandbox's [`RunContext`] to know the caller, and refuse to write without one.
+pub fn register(engine: &mut Engine, store: Store) {
+    engine.register_static_module("store", module(store).into());
+}
+
+/// The `store` module on its own (what [`register`] installs).
+pub fn module(store: Store) -> Module {
+    let mut m = Module::new();
+
+    let s = store.clone();
+    m.set_native_fn(
+        "set",
+        move |ctx: NativeCallContext, key: ImmutableString, value: Dynamic| -> RhaiResult<()> {
+            let at = ctx.call_position();
+            let author = caller("set", at)?;
+            let json = to_json(&value, 0).map_err(|e| runtime(format!("store::set: {e}"), at))?;
+            s.set(&key, &json, &author)
+                .map_err(|e| failed("set", &e, at))?;
+            Ok(())
+        },
+    );
+
+    let s = store.clone();
+    m.set_native_fn(
+        "get",
+        move |ctx: NativeCallContext, key: ImmutableString| -> RhaiResult<Dynamic> {
+            Ok(s.get(&key)
+                .map_err(|e| failed("get", &e, ctx.call_position()))?
+                .map_or(Dynamic::UNIT, |entry| to_dynamic(&entry.value)))
+        },
+    );
+
+    let s = store.clone();
+    m.set_native_fn(
+        "entry",
+        move |ctx: NativeCallContext, key: ImmutableString| -> RhaiResult<Dynamic> {
+            Ok(s.get(&key)
+                .map_err(|e| failed("entry", &e, ctx.call_position()))?
+                .map_or(Dynamic::UNIT, |entry| entry_map(&entry).into()))
+        },
+    );
+
+    let s = store.clone();
+    m.set_native_fn(
+        "delete",
+        move |ctx: NativeCallContext, key: ImmutableString| -> RhaiResult<bool> {
+            let at = ctx.call_position();
+            caller("delete", at)?;
+            s.delete(&key).map_err(|e| failed("delete", &e, at))
+        },
+    );
+
+    let s = store.clone();
+    m.set_native_fn(
+        "list",
+        move |ctx: NativeCallContext, prefix: ImmutableString| -> RhaiResult<Array> {
+            list(&s, &prefix, MAX_LIST, ctx.call_position())
+        },
+    );
+
+    let s = store;
+    m.set_native_fn(
+        "list",
+        move |ctx: NativeCallContext, prefix: ImmutableString, limit: INT| -> RhaiResult<Array> {
+            let at = ctx.call_position();
+            let limit = usize::try_from(limit).map_err(|_| {
+                runtime(
+                    format!("store::list: the limit must not be negative, got {limit}"),
+                    at,
+                )
+            })?;
+            list(&s, &prefix, limit.min(MAX_LIST), at)
+        },
+    );
+
+    m
+}
+
+fn list(store: &Store, prefix: &str, limit: usize, at: Position) -> RhaiResult<Array> {
+    Ok(store
+        .list(prefix, limit)
+        .map_err(|e| failed("list", &e, at))?
+        .iter()
+        .map(|entry| Dynamic::from(entry_map(entry)))
+        .collect())
+}
+
+/// The caller of the current run (`""` when anonymous), from the server's call context.
+fn caller(function: &str, at: Position) -> RhaiResult<String> {
+    RunContext::with_current(|ctx| ctx.caller_public_key().to_owned()).ok_or_else(|| {
+        runtime(
+            format!(
+                "store::{function}: writes are only allowed while a script runs in a circle's sandbox"
+            ),
+            at,
+        )
+    })
+}
+
+fn runtime(message: String, at: Position) -> Box<EvalAltResult> {
+    EvalAltResult::ErrorRuntime(message.into(), at).into()
+}
+
+fn failed(function: &str, e: &StoreError, at: Position) -> Box<EvalAltResult> {
+    runtime(format!("store::{function}: {e}"), at)
+}
+
+fn entry_map(entry: &crate::Entry) -> Map {
+    let mut map = Map::new();
+    map.insert("key".into(), entry.key.clone().into());
+    map.insert("value".into(), to_dynamic(&entry.value));
+    map.insert("author".into(), entry.author.clone().into());
+    map.insert(
+        "written_at".into(),
+        INT::try_from(entry.written_at).unwrap_or(INT::MAX).into(),
+    );
+    map
+}
+
+/// A script value as JSON. Only `()`, bools, ints, floats (finite), strings, arrays and
+/// object maps, nested at most [`MAX_VALUE_DEPTH`] levels, are accepted.
+pub fn to_json(value: &Dynamic, depth: usize) -> Result<Value, String> {
+    if value.is_unit() {
+        return Ok(Value::Null);
+    }
+    if let Ok(b) = value.as_bool() {
+        return Ok(Value::Bool(b));
+    }
+    if let Ok(i) = value.as_int() {
+        return Ok(Value::Number(i.into()));
+    }
+    if let Ok(f) = value.as_float() {
+        return Number::from_f64(f)
+            .map(Value::Number)
+            .ok_or_else(|| format!("the float {f} cannot be stored (JSON has no NaN/infinity)"));
+    }
+    if let Some(s) = value.read_lock::<ImmutableString>() {
+        return Ok(Value::String(s.as_str().to_owned()));
+    }
+    let too_deep = || format!("the value nests arrays/maps more than {MAX_VALUE_DEPTH} levels");
+    if let Some(array) = value.read_lock::<Array>() {
+        if depth >= MAX_VALUE_DEPTH {
+            return Err(too_deep());
+        }
+        return array
+            .iter()
+            .map(|v| to_json(v, depth + 1))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Value::Array);
+    }
+    if let Some(map) = value.read_lock::<Map>() {
+        if depth >= MAX_VALUE_DEPTH {
+            return Err(too_deep());
+        }
+        let mut out = serde_json::Map::with_capacity(map.len());
+        for (k, v) in map.iter() {
+            out.insert(k.to_string(), to_json(v, depth + 1)?);
+        }
+        return Ok(Value::Object(out));
+    }
+    Err(format!(
+        "a value of type '{}' cannot be stored (allowed: (), bool, int, float, string, array, map)",
+        value.type_name()
+    ))
+}
+
+/// A JSON value as a script value: null → `()`, integers that fit → int, other numbers →
+/// float, strings, arrays, objects → object maps.
+pub fn to_dynamic(value: &Value) -> Dynamic {
+    match value {
+        Value::Null => Dynamic::UNIT,
+        Value::Bool(b) => (*b).into(),
+        Value::Number(n) => match n.as_i64() {
+            Some(i) => i.into(),
+            None => n.as_f64().map_or(Dynamic::UNIT, Dynamic::from_float),
+        },
+        Value::String(s) => s.clone().into(),
+        Value::Array(a) => a.iter().map(to_dynamic).collect::<Array>().into(),
+        Value::Object(o) => o
+            .iter()
+            .map(|(k, v)| (k.as_str().into(), to_dynamic(v)))
+            .collect::<Map>()
+            .into(),
+    }
+}

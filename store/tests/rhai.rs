@@ -1,0 +1,290 @@
+//! The Rhai module `store`, used through a real sandbox.
+
+use circles_sandbox::rhai::Engine;
+use circles_sandbox::{Caller, CircleInfo, Limits, Outcome, Sandbox, ScriptError};
+use circles_store::Store;
+use serde_json::json;
+use tempfile::TempDir;
+
+const CIRCLE_KEY: &str = "02aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+const ALICE: &str = "03bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+const BOB: &str = "02cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc";
+
+struct Circle {
+    _tmp: TempDir,
+    store: Store,
+    sandbox: Sandbox,
+}
+
+fn circle_with(limits: Limits) -> Circle {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(tmp.path()).expect("store");
+    let sandbox = Sandbox::builder(
+        CircleInfo {
+            id: "garden".into(),
+            public_key: CIRCLE_KEY.into(),
+        },
+        limits,
+    )
+    .configure({
+        let store = store.clone();
+        move |engine| circles_store::rhai::register(engine, store)
+    })
+    .build()
+    .expect("sandbox");
+    Circle {
+        _tmp: tmp,
+        store,
+        sandbox,
+    }
+}
+
+fn circle() -> Circle {
+    circle_with(Limits {
+        workers: 2,
+        ..Limits::default()
+    })
+}
+
+impl Circle {
+    async fn run(&self, script: &str, caller: &str) -> Result<Outcome, ScriptError> {
+        self.sandbox
+            .run(script.to_owned(), Caller::new(caller))
+            .await
+    }
+
+    async fn ok(&self, script: &str, caller: &str) -> serde_json::Value {
+        match self.run(script, caller).await {
+            Ok(out) => out.value,
+            Err(e) => panic!("{script:?} failed: {e:?}"),
+        }
+    }
+
+    /// The message of the runtime error `script` fails with.
+    async fn runtime_error(&self, script: &str) -> String {
+        match self.run(script, ALICE).await {
+            Err(err @ ScriptError::Runtime { .. }) => {
+                assert_eq!(err.code(), -32011);
+                let ScriptError::Runtime { message, line, .. } = err else {
+                    unreachable!()
+                };
+                assert!(line > 0, "{script:?}: no position");
+                message
+            }
+            other => panic!("{script:?}: expected a runtime error, got {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn set_get_entry_round_trip_with_the_callers_key() {
+    let c = circle();
+    let value = json!({"n": 1, "f": 2.5, "b": true, "u": null, "s": "x", "a": [1, [2, "3"]], "m": {"k": []}});
+    let out = c
+        .ok(
+            r#"store::set("doc", #{n: 1, f: 2.5, b: true, u: (), s: "x", a: [1, [2, "3"]], m: #{k: []}});
+               let e = store::entry("doc");
+               [store::get("doc"), e.key, e.value, e.author, type_of(e.written_at)]"#,
+            ALICE,
+        )
+        .await;
+    assert_eq!(out, json!([value, "doc", value, ALICE, "i64"]));
+    let stored = c.store.get("doc").expect("get").expect("present");
+    assert_eq!(stored.value, value);
+    assert_eq!(stored.author, ALICE);
+    assert!(stored.written_at > 1_600_000_000_000, "{stored:?}");
+
+    // Scalars and unit round-trip as themselves.
+    let out = c
+        .ok(
+            r#"store::set("i", -7); store::set("f", 0.5); store::set("s", "");
+               store::set("t", false); store::set("u", ());
+               [store::get("i"), store::get("f"), store::get("s"), store::get("t"),
+                type_of(store::get("u")), type_of(store::get("missing")),
+                type_of(store::entry("missing"))]"#,
+            ALICE,
+        )
+        .await;
+    assert_eq!(out, json!([-7, 0.5, "", false, "()", "()", "()"]));
+    assert_eq!(
+        c.store.get("u").expect("get").expect("present").value,
+        json!(null)
+    );
+}
+
+#[tokio::test]
+async fn the_author_comes_from_the_call_context_not_the_script() {
+    let c = circle();
+    // Shadowing the constant changes what the script sees, not who writes.
+    let out = c
+        .ok(
+            r#"let CALLER_PUBLIC_KEY = "02ffff"; store::set("k", 1);
+               [CALLER_PUBLIC_KEY, store::entry("k").author]"#,
+            ALICE,
+        )
+        .await;
+    assert_eq!(out, json!(["02ffff", ALICE]));
+    // Nor does a script-defined `caller_public_key`.
+    let out = c
+        .ok(
+            r#"fn caller_public_key() { "02ffff" } store::set("k2", 1); store::entry("k2").author"#,
+            BOB,
+        )
+        .await;
+    assert_eq!(out, json!(BOB));
+    assert_eq!(c.store.get("k").expect("get").expect("k").author, ALICE);
+    assert_eq!(c.store.get("k2").expect("get").expect("k2").author, BOB);
+
+    // Bob overwriting Alice's entry makes him its author.
+    c.ok(r#"store::set("k", 2)"#, BOB).await;
+    assert_eq!(c.store.get("k").expect("get").expect("k").author, BOB);
+
+    // An anonymous caller writes with an empty author.
+    let out = c
+        .sandbox
+        .run(
+            r#"store::set("anon", "hi"); store::entry("anon").author"#.into(),
+            Caller::anonymous(),
+        )
+        .await
+        .expect("anonymous run");
+    assert_eq!(out.value, json!(""));
+    assert_eq!(c.store.get("anon").expect("get").expect("anon").author, "");
+}
+
+#[tokio::test]
+async fn delete_and_list() {
+    let c = circle();
+    for key in ["b", "ab", "a", "a/2", "a/1", "c"] {
+        c.store.set(key, &json!(key), BOB).expect("set");
+    }
+    let out = c
+        .ok(
+            r#"[store::list("a").map(|e| e.key), store::list("ab").map(|e| e.key),
+                store::list("a", 2).map(|e| e.key), store::list("", 0).len(),
+                store::list("b")[0]]"#,
+            ALICE,
+        )
+        .await;
+    assert_eq!(out[0], json!(["a", "a/1", "a/2", "ab"]));
+    assert_eq!(out[1], json!(["ab"]));
+    assert_eq!(out[2], json!(["a", "a/1"]));
+    assert_eq!(out[3], json!(0));
+    assert_eq!(out[4]["key"], "b");
+    assert_eq!(out[4]["value"], "b");
+    assert_eq!(out[4]["author"], BOB);
+    assert!(out[4]["written_at"].as_i64().expect("int") > 0);
+
+    let out = c
+        .ok(
+            r#"[store::delete("a"), store::delete("a"), store::list("a").len()]"#,
+            ALICE,
+        )
+        .await;
+    assert_eq!(out, json!([true, false, 3]));
+    assert_eq!(c.store.get("a").expect("get"), None);
+
+    let message = c.runtime_error(r#"store::list("a", -1)"#).await;
+    assert!(message.contains("must not be negative"), "{message}");
+}
+
+#[tokio::test]
+async fn list_is_capped_at_1000() {
+    let c = circle();
+    for i in 0..1005 {
+        c.store
+            .set(&format!("n/{i:04}"), &json!(i), "")
+            .expect("set");
+    }
+    let out = c
+        .ok(
+            r#"[store::list("n/").len(), store::list("n/", 5000).len(), store::list("n/", 3).len(),
+                store::list("n/")[999].value]"#,
+            ALICE,
+        )
+        .await;
+    assert_eq!(out, json!([1000, 1000, 3, 999]));
+}
+
+#[tokio::test]
+async fn bad_values_and_keys_are_runtime_errors_and_store_nothing() {
+    let c = circle_with(Limits {
+        workers: 1,
+        max_string_size: 4 * 1024 * 1024,
+        ..Limits::default()
+    });
+    c.ok(r#"store::set("k", "original")"#, ALICE).await;
+    for (script, needle) in [
+        (r#"store::set("k", Fn("f"))"#, "type 'Fn' cannot be stored"),
+        (r#"store::set("k", 'c')"#, "type 'char' cannot be stored"),
+        (r#"store::set("k", blob(3))"#, "cannot be stored"),
+        (
+            r#"store::set("k", [1, #{x: timestamp()}])"#,
+            "cannot be stored",
+        ),
+        (r#"store::set("k", 1.0 / 0.0)"#, "NaN/infinity"),
+        (
+            r#"store::set("", 1)"#,
+            "store::set: invalid key: the key is empty",
+        ),
+        (r#"store::get("")"#, "store::get: invalid key"),
+        (r#"store::delete("")"#, "store::delete: invalid key"),
+        (
+            r#"let s = ""; s.pad(1100000, "x"); store::set("k", s)"#,
+            "store::set: value too large: 1100002 bytes of JSON, the limit is 1048576",
+        ),
+        (
+            r#"let v = 1; for i in 0..70 { v = [v]; } store::set("k", v)"#,
+            "nests arrays/maps more than 64 levels",
+        ),
+    ] {
+        let message = c.runtime_error(script).await;
+        assert!(message.contains(needle), "{script}: {message}");
+    }
+    assert_eq!(
+        c.store.get("k").expect("get").expect("present").value,
+        json!("original")
+    );
+    assert_eq!(c.store.list("", 10).expect("list").len(), 1);
+}
+
+#[test]
+fn writes_outside_a_sandbox_run_are_refused() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(tmp.path()).expect("store");
+    store.set("k", &json!(5), ALICE).expect("set");
+    let mut engine = Engine::new();
+    circles_store::rhai::register(&mut engine, store.clone());
+    // Reading needs no caller...
+    assert_eq!(engine.eval::<i64>(r#"store::get("k")"#).expect("get"), 5);
+    // ...writing does.
+    for script in [r#"store::set("k", 1)"#, r#"store::delete("k")"#] {
+        let err = engine.eval::<()>(script).expect_err(script).to_string();
+        assert!(err.contains("only allowed while a script runs"), "{err}");
+    }
+    assert_eq!(store.get("k").expect("get").expect("k").value, json!(5));
+}
+
+#[tokio::test]
+async fn the_documented_example_runs() {
+    let c = circle();
+    let script = r#"
+        // a guest book: everyone may sign once, under their own key
+        let key = "guestbook/" + CALLER_PUBLIC_KEY;
+        if store::get(key) == () {
+            store::set(key, #{ message: "hello", stars: 5 });
+        }
+        let e = store::entry(key);   // #{key, value, author, written_at}
+        print(`signed by ${e.author} at ${e.written_at}`);
+        store::list("guestbook/", 10).map(|e| e.value.message)
+    "#;
+    let out = c.run(script, ALICE).await.expect("alice");
+    assert_eq!(out.value, json!(["hello"]));
+    assert!(
+        out.logs[0].starts_with(&format!("signed by {ALICE} at ")),
+        "{:?}",
+        out.logs
+    );
+    let out = c.run(script, BOB).await.expect("bob");
+    assert_eq!(out.value, json!(["hello", "hello"]));
+}
