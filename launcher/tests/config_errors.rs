@@ -1,0 +1,208 @@
+//! Every bad config gets a message naming the file and the field, a non-zero exit, and
+//! nothing started: no port listening, no data directory created.
+
+mod support;
+
+use std::net::{Ipv4Addr, TcpListener};
+
+use serde_json::json;
+use support::{World, listening, run_launcher};
+
+/// Runs both `launcher --config FILE` and `launcher check FILE` on the world's config and
+/// checks they fail alike, with `code` and a message containing each of `needles`.
+fn assert_refused(world: &World, code: i32, needles: &[&str]) {
+    let config = world.config_path();
+    let config = config.to_str().expect("utf-8 path");
+    for args in [
+        vec!["--config", config, "--no-console"],
+        vec!["check", config],
+    ] {
+        let out = run_launcher(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("circles.json"),
+            "{args:?}: names the file: {stderr}"
+        );
+        for needle in needles {
+            assert!(stderr.contains(needle), "{args:?}: {needle:?} in {stderr}");
+        }
+    }
+    for (i, circle) in world.circles.iter().enumerate() {
+        if circle["port"].is_u64() {
+            assert!(
+                !listening(world.port(i)),
+                "nothing listens on circle {i}'s port"
+            );
+        }
+    }
+    assert!(
+        !world.path("data").exists(),
+        "no data directory was created"
+    );
+}
+
+fn world_with(change: impl FnOnce(&mut World)) -> World {
+    let mut world = World::new(&["alpha", "beta"]);
+    change(&mut world);
+    world.write();
+    world
+}
+
+#[test]
+fn a_missing_file_is_unreadable() {
+    let world = World::new(&["alpha"]);
+    assert_refused(&world, 3, &["cannot read"]);
+}
+
+#[test]
+fn invalid_json_names_line_and_column() {
+    let world = World::new(&["alpha"]);
+    std::fs::write(world.config_path(), "[{\"id\": \"alpha\",}]").expect("write");
+    assert_refused(&world, 4, &["line 1 column"]);
+}
+
+#[test]
+fn a_missing_field_is_named() {
+    let world = world_with(|w| {
+        w.circles[1].as_object_mut().expect("object").remove("port");
+    });
+    assert_refused(&world, 4, &["[1]", "missing field `port`"]);
+}
+
+#[test]
+fn an_unknown_field_is_named() {
+    let world = world_with(|w| w.circles[0]["prot"] = json!(1234));
+    assert_refused(&world, 4, &["[0].prot", "unknown field `prot`"]);
+}
+
+#[test]
+fn a_field_of_the_wrong_type_is_named() {
+    let world = world_with(|w| w.circles[1]["limits"] = json!({"max_time_ms": "soon"}));
+    assert_refused(&world, 4, &["[1].limits.max_time_ms", "invalid type"]);
+}
+
+#[test]
+fn duplicate_ids_are_refused() {
+    let world = world_with(|w| w.circles[1]["id"] = json!("alpha"));
+    assert_refused(
+        &world,
+        4,
+        &["[1].id", "id \"alpha\" is already used by [0]"],
+    );
+}
+
+#[test]
+fn duplicate_ports_are_refused() {
+    let world = world_with(|w| w.circles[1]["port"] = w.circles[0]["port"].clone());
+    assert_refused(&world, 4, &["[1].port", "is already used by [0] (alpha)"]);
+}
+
+#[test]
+fn duplicate_db_paths_are_refused_however_spelled() {
+    let world = world_with(|w| w.circles[1]["db_path"] = json!("./data/../data/alpha"));
+    assert_refused(
+        &world,
+        4,
+        &["[1].db_path", "is already used by [0] (alpha)"],
+    );
+}
+
+#[test]
+fn nested_db_paths_are_refused() {
+    let world = world_with(|w| w.circles[1]["db_path"] = json!("data/alpha/beta"));
+    assert_refused(
+        &world,
+        4,
+        &["[1].db_path", "inside the db_path of [0] (alpha)"],
+    );
+}
+
+#[test]
+fn invalid_ids_are_refused() {
+    for id in ["Alpha", "", "has space", "a/b", &"x".repeat(65)] {
+        let world = world_with(|w| w.circles[0]["id"] = json!(id));
+        assert_refused(&world, 4, &["[0].id", "invalid id"]);
+    }
+}
+
+#[test]
+fn invalid_limits_are_refused() {
+    let world = world_with(|w| w.circles[0]["limits"] = json!({"workers": 0}));
+    assert_refused(&world, 4, &["[0].limits", "workers"]);
+    let world = world_with(|w| w.circles[1]["server"] = json!({"max_batch_calls": 0}));
+    assert_refused(&world, 4, &["[1].server", "max_batch_calls"]);
+}
+
+#[test]
+fn an_empty_list_is_refused() {
+    let world = world_with(|w| w.circles.clear());
+    assert_refused(&world, 4, &["lists no circles"]);
+}
+
+#[test]
+fn a_port_in_use_is_refused() {
+    let world = World::new(&["alpha", "beta"]);
+    let taken = TcpListener::bind((Ipv4Addr::LOCALHOST, world.port(1))).expect("bind");
+    world.write();
+    // Only beta's port is taken; alpha must not have been started either.
+    let config = world.config_path();
+    let out = run_launcher(&["--config", config.to_str().expect("utf-8"), "--no-console"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(5), "{stderr}");
+    assert!(
+        stderr.contains("[1].port") && stderr.contains("cannot listen"),
+        "{stderr}"
+    );
+    assert!(!listening(world.port(0)));
+    assert!(!world.path("data").exists());
+    drop(taken);
+}
+
+#[test]
+fn a_missing_rhai_path_is_refused() {
+    let world = world_with(|w| w.circles[0]["rhai_path"] = json!("scripts/nowhere"));
+    assert_refused(&world, 5, &["[0].rhai_path", "is not a directory"]);
+}
+
+#[test]
+fn every_problem_is_reported_at_once() {
+    let world = world_with(|w| {
+        w.circles[0]["id"] = json!("BAD");
+        w.circles[1]["rhai_path"] = json!("scripts/nowhere");
+    });
+    // The invalid config wins the exit code; both problems are listed.
+    assert_refused(&world, 4, &["[0].id", "[1].rhai_path"]);
+}
+
+#[test]
+fn a_good_config_checks_ok_and_starts_nothing() {
+    let world = World::new(&["alpha", "beta"]);
+    let config = world.write();
+    let out = run_launcher(&["check", config.to_str().expect("utf-8")]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ok (2 circles)"));
+    assert!(!listening(world.port(0)) && !listening(world.port(1)));
+    assert!(!world.path("data").exists());
+}
+
+#[test]
+fn help_explains_the_config_format() {
+    let out = run_launcher(&["--help"]);
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0));
+    for needle in [
+        "db_path",
+        "rhai_path",
+        "require_auth",
+        "Exit codes",
+        "check",
+    ] {
+        assert!(help.contains(needle), "--help mentions {needle}: {help}");
+    }
+}

@@ -1,0 +1,204 @@
+//! Shared by the launcher tests: write a circles.json into a temp folder, run the real
+//! `launcher` binary on it, and talk to its circles over WebSocket with the typed client.
+#![allow(dead_code)] // each test binary uses a different part
+
+use std::io::{BufRead, BufReader};
+use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use rpc_client::{PlayResult, PublicKey, SecretKey};
+use serde_json::{Value, json};
+
+pub const LAUNCHER: &str = env!("CARGO_BIN_EXE_launcher");
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .and_then(|l| l.local_addr())
+        .expect("a free loopback port")
+        .port()
+}
+
+pub fn listening(port: u16) -> bool {
+    TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_ok()
+}
+
+/// A temp folder holding `circles.json`, `data/` and one `scripts/<id>` folder per circle.
+pub struct World {
+    pub dir: tempfile::TempDir,
+    pub circles: Vec<Value>,
+}
+
+impl World {
+    /// Circles `ids`, each on a free port with `db_path` `data/<id>` and `rhai_path`
+    /// `scripts/<id>` (created).
+    pub fn new(ids: &[&str]) -> World {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let circles = ids
+            .iter()
+            .map(|id| {
+                std::fs::create_dir_all(dir.path().join("scripts").join(id)).expect("mkdir");
+                json!({
+                    "id": id,
+                    "port": free_port(),
+                    "db_path": format!("data/{id}"),
+                    "rhai_path": format!("scripts/{id}"),
+                })
+            })
+            .collect();
+        World { dir, circles }
+    }
+
+    pub fn path(&self, relative: &str) -> PathBuf {
+        self.dir.path().join(relative)
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.path("circles.json")
+    }
+
+    pub fn port(&self, i: usize) -> u16 {
+        self.circles[i]["port"].as_u64().expect("port") as u16
+    }
+
+    /// Writes `circles.json` from `self.circles`.
+    pub fn write(&self) -> PathBuf {
+        let path = self.config_path();
+        std::fs::write(
+            &path,
+            serde_json::to_string_pretty(&self.circles).expect("json"),
+        )
+        .expect("write config");
+        path
+    }
+
+    pub fn write_script(&self, circle: &str, name: &str, text: &str) {
+        let path = self.path(&format!("scripts/{circle}/{name}"));
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("mkdir");
+        }
+        std::fs::write(path, text).expect("write script");
+    }
+
+    /// Writes the config and starts the launcher on it, waiting for its table.
+    pub fn launch(&self) -> Launcher {
+        Launcher::start(&self.write(), self.circles.len())
+    }
+}
+
+/// One row of the launcher's start-up table.
+#[derive(Debug, Clone)]
+pub struct Row {
+    pub id: String,
+    pub url: String,
+    pub public_key: PublicKey,
+    pub db_path: PathBuf,
+}
+
+/// A running `launcher` process; killed when dropped.
+pub struct Launcher {
+    pub child: Child,
+    pub rows: Vec<Row>,
+}
+
+impl Launcher {
+    pub fn start(config: &Path, circles: usize) -> Launcher {
+        let mut child = Command::new(LAUNCHER)
+            .arg("--config")
+            .arg(config)
+            .arg("--no-console")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("launcher starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut rows = Vec::new();
+        loop {
+            let line = rx
+                .recv_timeout(Duration::from_secs(60))
+                .expect("the launcher prints its table and `ready:` within 60 s");
+            if line.starts_with("ready:") {
+                break;
+            }
+            let cells: Vec<&str> = line.split_whitespace().collect();
+            if cells.first() == Some(&"CIRCLE") || cells.len() != 4 {
+                continue;
+            }
+            rows.push(Row {
+                id: cells[0].to_owned(),
+                url: cells[1].to_owned(),
+                public_key: PublicKey::from_hex(cells[2]).expect("the table shows a valid key"),
+                db_path: PathBuf::from(cells[3]),
+            });
+        }
+        assert_eq!(rows.len(), circles, "one table row per circle");
+        Launcher { child, rows }
+    }
+
+    pub fn row(&self, id: &str) -> &Row {
+        self.rows
+            .iter()
+            .find(|r| r.id == id)
+            .expect("the circle is in the table")
+    }
+
+    /// Sends `signal` (e.g. "TERM", "KILL") and waits for the exit status code.
+    pub fn signal(mut self, signal: &str) -> Option<i32> {
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -{signal} delivered");
+        let status = self.child.wait().expect("launcher exits");
+        status.code()
+    }
+}
+
+impl Drop for Launcher {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Connects to `url`, signs in as `key` (checking the circle key when given) and runs
+/// `script`.
+pub async fn play_as(
+    url: &str,
+    key: &SecretKey,
+    circle_key: Option<&PublicKey>,
+    script: &str,
+) -> Result<PlayResult, rpc_client::Error> {
+    let circle = rpc_client::connect(url).await?;
+    circle.authenticate(key, circle_key).await?;
+    circle.play(script).await
+}
+
+/// The JSON-RPC error code of a failed `play`.
+pub fn play_error_code(error: &rpc_client::Error) -> Option<i32> {
+    match error {
+        rpc_client::Error::Play(error) => Some(error.code()),
+        _ => None,
+    }
+}
+
+/// Runs `launcher ARGS` to completion.
+pub fn run_launcher(args: &[&str]) -> Output {
+    Command::new(LAUNCHER)
+        .args(args)
+        .output()
+        .expect("launcher runs")
+}
