@@ -10,7 +10,7 @@ pub mod validate;
 use std::path::Path;
 use std::time::Duration;
 
-pub type ConsoleDir = std::path::PathBuf; // SHIM
+use rpc_server::ConsoleDir;
 
 pub use config::{CircleConfig, load, schema};
 pub use error::{ConfigError, exit};

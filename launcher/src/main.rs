@@ -4,8 +4,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use launcher::ConsoleDir;
 use launcher::{ConfigError, exit};
+use rpc_server::ConsoleDir;
 
 const FORMAT_HELP: &str = "\
 circles.json is a JSON array with one object per circle:
@@ -121,7 +121,7 @@ fn console_dir(cli: &Cli) -> Option<ConsoleDir> {
             beside
         }
     };
-    Some(ConsoleDir::from(dir))
+    Some(ConsoleDir::new(dir))
 }
 
 async fn run(config: &Path, console: Option<ConsoleDir>) -> ExitCode {

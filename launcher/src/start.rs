@@ -8,9 +8,7 @@ use std::time::Duration;
 use circles_identity::{KeyFileError, PublicKey, SecretKey};
 use circles_sandbox::{SandboxError, ScriptLibrary};
 use circles_store::{Store, StoreError};
-use rpc_server::{Circle, CircleSettings, RunningCircle};
-
-use crate::ConsoleDir;
+use rpc_server::{Circle, CircleSettings, ConsoleDir, RunningCircle};
 
 use crate::config::CircleConfig;
 
@@ -79,8 +77,7 @@ pub async fn start_circle(
             .module_resolver(library)
     })?;
     let addr = SocketAddr::new(config.host, config.port);
-    let server = rpc_server::start(addr, circle, &config.server).await?;
-    let _ = console; // SHIM until rpc_server::start_with_console lands
+    let server = rpc_server::start_with_console(addr, circle, &config.server, console).await?;
     tracing::info!(circle = %config.id, url = %server.url(), "circle started");
     Ok(StartedCircle {
         config: config.clone(),

@@ -226,3 +226,24 @@ async fn the_shipped_example_modules_store_and_read_back() {
         "a caller sees only its own notes"
     );
 }
+
+#[test]
+fn the_web_console_is_served_on_each_circle_port() {
+    let world = World::new(&["alpha", "beta"]);
+    let console = concat!(env!("CARGO_MANIFEST_DIR"), "/../console");
+    let launcher = support::Launcher::start_with(&world.write(), 2, &["--console-dir", console]);
+    for row in &launcher.rows {
+        let addr = row.url.trim_start_matches("ws://");
+        let mut http = std::net::TcpStream::connect(addr).expect("connects");
+        use std::io::{Read, Write};
+        write!(
+            http,
+            "GET / HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        )
+        .expect("send");
+        let mut page = String::new();
+        http.read_to_string(&mut page).expect("read");
+        assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+        assert!(page.contains("<title>"), "the console page: {page}");
+    }
+}

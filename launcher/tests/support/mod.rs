@@ -106,10 +106,15 @@ pub struct Launcher {
 
 impl Launcher {
     pub fn start(config: &Path, circles: usize) -> Launcher {
+        Self::start_with(config, circles, &["--no-console"])
+    }
+
+    /// Like [`Launcher::start`] with extra arguments instead of `--no-console`.
+    pub fn start_with(config: &Path, circles: usize, args: &[&str]) -> Launcher {
         let mut child = Command::new(LAUNCHER)
             .arg("--config")
             .arg(config)
-            .arg("--no-console")
+            .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
