@@ -1,6 +1,11 @@
 //! Typed client of the circles API: the client generated from `openrpc.json`
 //! (see `rpc-types`) plus the sign-in flow, over jsonrpsee's WebSocket client
-//! natively and its browser client on `wasm32`.
+//! natively and the browser's WebSocket on `wasm32`.
+//!
+//! On `wasm32-unknown-unknown` the crate is also the web console's module:
+//! `web` (wasm32 only) is its wasm-bindgen API for page JavaScript, built by
+//! `tools/wasm.sh` into `console/pkg/`. [`Error::code`] gives every error a
+//! number: the circle's JSON-RPC code, or one of the [`client_code`]s.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), rpc_client::Error> {
@@ -12,6 +17,10 @@
 //! # Ok(()) }
 //! ```
 
+// `Error` carries two public keys in some variants (~130 bytes); it is returned
+// at most once per network round trip, so its size does not matter.
+#![allow(clippy::result_large_err)]
+
 pub use circles_identity::{ChallengeMessage, KeyError, PublicKey, SecretKey};
 pub use rpc_types::client::{ApiClient, CallError};
 pub use rpc_types::{AuthenticateError, FetchNonceError, PlayError, PlayResult};
@@ -20,6 +29,11 @@ use jsonrpsee::core::ClientError;
 use jsonrpsee::core::client::ClientT;
 use jsonrpsee::types::ErrorObjectOwned;
 use rpc_types::{AuthenticateParams, FetchNonceParams, PlayParams};
+
+#[cfg(target_arch = "wasm32")]
+mod wasm_transport;
+#[cfg(target_arch = "wasm32")]
+pub mod web;
 
 /// Why a client operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +68,92 @@ pub enum Error {
     /// The challenge is for another caller key than ours.
     #[error("the challenge is for public key {got}, not ours ({expected}): refusing to sign it")]
     WrongCallerKey { expected: PublicKey, got: PublicKey },
+}
+
+/// Codes of the errors that arise on the client side, not in the circle.
+///
+/// [`Error::code`] gives these for the client-side variants and the circle's
+/// JSON-RPC code for the others. They are positive, so they never collide
+/// with JSON-RPC's reserved range (-32768..=-32000) or the circles codes.
+/// The web console and the wasm-bindgen API (`ClientErrorCode` in JS) use the
+/// same numbers.
+pub mod client_code {
+    /// [`Error::Connect`](super::Error::Connect): no connection could be opened.
+    pub const CONNECT: i32 = 1001;
+    /// [`Error::Transport`](super::Error::Transport): a call got no answer
+    /// (connection lost, timeout, malformed reply).
+    pub const TRANSPORT: i32 = 1002;
+    /// [`Error::BadChallenge`](super::Error::BadChallenge).
+    pub const BAD_CHALLENGE: i32 = 1003;
+    /// [`Error::WrongCircleKey`](super::Error::WrongCircleKey): the challenge
+    /// names another circle than the expected one; nothing was signed.
+    pub const WRONG_CIRCLE_KEY: i32 = 1004;
+    /// [`Error::WrongCallerKey`](super::Error::WrongCallerKey).
+    pub const WRONG_CALLER_KEY: i32 = 1005;
+    /// [`Error::Encode`](super::Error::Encode).
+    pub const ENCODE: i32 = 1006;
+    /// A key given by the caller is not valid hex of a secp256k1 key (only the
+    /// web API parses keys from text).
+    pub const INVALID_KEY: i32 = 1007;
+}
+
+impl Error {
+    /// The JSON-RPC error code the circle answered with, or one of the
+    /// [`client_code`]s when the error arose on this side.
+    pub fn code(&self) -> i32 {
+        match self {
+            Error::Connect { .. } => client_code::CONNECT,
+            Error::Transport(_) => client_code::TRANSPORT,
+            Error::Discover(error) => error.code(),
+            Error::FetchNonce(error) => error.code(),
+            Error::Authenticate(error) => error.code(),
+            Error::Play(error) => error.code(),
+            Error::BadChallenge(_) => client_code::BAD_CHALLENGE,
+            Error::WrongCircleKey { .. } => client_code::WRONG_CIRCLE_KEY,
+            Error::Encode { .. } => client_code::ENCODE,
+            Error::WrongCallerKey { .. } => client_code::WRONG_CALLER_KEY,
+        }
+    }
+
+    /// The JSON-RPC error's message when the circle answered with one
+    /// (`"script compile error"`), else the whole description of the error.
+    pub fn message(&self) -> String {
+        match self {
+            Error::Discover(error) => error.message().to_string(),
+            Error::FetchNonce(error) => error.message().to_string(),
+            Error::Authenticate(error) => error.message().to_string(),
+            Error::Play(error) => error.message().to_string(),
+            other => other.to_string(),
+        }
+    }
+
+    /// The JSON-RPC error's `data` when the circle answered with one; for a
+    /// client-side error, the details as JSON (e.g. `{expected, got}` for
+    /// [`Error::WrongCircleKey`]).
+    pub fn data(&self) -> Option<serde_json::Value> {
+        use serde_json::json;
+        match self {
+            Error::Connect { url, source } => Some(json!({
+                "url": url,
+                "reason": source.to_string(),
+            })),
+            Error::Transport(source) => Some(json!({ "reason": source.to_string() })),
+            Error::Discover(error) => error
+                .data()
+                .and_then(|raw| serde_json::from_str(raw.get()).ok()),
+            Error::FetchNonce(error) => error.data(),
+            Error::Authenticate(error) => error.data(),
+            Error::Play(error) => error.data(),
+            Error::BadChallenge(reason) => Some(json!({ "reason": reason.to_string() })),
+            Error::WrongCircleKey { expected, got } | Error::WrongCallerKey { expected, got } => {
+                Some(json!({
+                    "expected": expected.to_hex(),
+                    "got": got.to_hex(),
+                }))
+            }
+            Error::Encode { what, reason } => Some(json!({ "what": what, "reason": reason })),
+        }
+    }
 }
 
 /// A string as one of the spec's constrained string types.
@@ -162,16 +262,21 @@ pub type Transport = jsonrpsee::ws_client::WsClient;
 #[cfg(target_arch = "wasm32")]
 pub type Transport = jsonrpsee::wasm_client::Client;
 
-/// Connects to the circle at `url` (`ws://host:port`).
+/// Connects to the circle at `url` (`ws://host:port`); fails with
+/// [`Error::Connect`] when no connection can be opened (on wasm32 too: the
+/// browser's socket is awaited until it is open).
 pub async fn connect(url: &str) -> Result<Circle<Transport>, Error> {
     #[cfg(not(target_arch = "wasm32"))]
     let client = jsonrpsee::ws_client::WsClientBuilder::default()
         .build(url)
         .await;
     #[cfg(target_arch = "wasm32")]
-    let client = jsonrpsee::wasm_client::WasmClientBuilder::default()
-        .build(url)
-        .await;
+    let client = wasm_transport::connect(url)
+        .await
+        .map(|(sender, receiver)| {
+            jsonrpsee::core::client::ClientBuilder::default().build_with_wasm(sender, receiver)
+        })
+        .map_err(|e| ClientError::Transport(e.into()));
     client.map(Circle::new).map_err(|source| Error::Connect {
         url: url.to_string(),
         source,

@@ -3,6 +3,7 @@
 
 mod circle;
 mod config;
+mod console;
 mod session;
 
 use std::net::SocketAddr;
@@ -13,6 +14,7 @@ use jsonrpsee::server::{Server, ServerHandle};
 
 pub use circle::{Circle, CircleSettings};
 pub use config::{InvalidServerLimits, ServerLimits};
+pub use console::{ConsoleDir, ConsoleLayer, ConsoleService};
 pub use session::{Challenge, Session, SessionLayer, SessionState};
 
 /// Why a circle could not start.
@@ -77,7 +79,19 @@ pub async fn start(
     circle: Circle,
     limits: &ServerLimits,
 ) -> Result<RunningCircle, StartError> {
-    serve(addr, rpc_module(circle)?, limits).await
+    start_with_console(addr, circle, limits, None).await
+}
+
+/// Like [`start`], and with `console` also answers plain HTTP `GET`s on the
+/// same port with the web console's files (see [`ConsoleDir`]); WebSocket
+/// connections are served as always.
+pub async fn start_with_console(
+    addr: SocketAddr,
+    circle: Circle,
+    limits: &ServerLimits,
+    console: Option<ConsoleDir>,
+) -> Result<RunningCircle, StartError> {
+    serve_inner(addr, rpc_module(circle)?, limits, console).await
 }
 
 /// Serves `module` on `addr` with per-connection sessions and `limits`.
@@ -86,10 +100,23 @@ pub async fn serve<C: Send + Sync + 'static>(
     module: RpcModule<C>,
     limits: &ServerLimits,
 ) -> Result<RunningCircle, StartError> {
+    serve_inner(addr, module, limits, None).await
+}
+
+async fn serve_inner<C: Send + Sync + 'static>(
+    addr: SocketAddr,
+    module: RpcModule<C>,
+    limits: &ServerLimits,
+    console: Option<ConsoleDir>,
+) -> Result<RunningCircle, StartError> {
     limits.validate()?;
     let max_batch_calls = limits.max_batch_calls;
+    if let Some(console) = &console {
+        tracing::debug!(dir = %console.path().display(), "serving the web console");
+    }
     let server = Server::builder()
         .set_config(limits.to_server_config())
+        .set_http_middleware(tower::ServiceBuilder::new().layer(ConsoleLayer::new(console)))
         .set_rpc_middleware(
             RpcServiceBuilder::new()
                 .layer_fn(move |service| SessionLayer::new(service, max_batch_calls)),

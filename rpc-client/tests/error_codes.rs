@@ -1,0 +1,97 @@
+//! `Error::{code, message, data}` (what the web API hands to JavaScript),
+//! natively against a real circle.
+#![cfg(not(target_arch = "wasm32"))]
+
+use rpc_client::{Error, SecretKey, client_code};
+use rpc_server::{Circle, CircleSettings, RunningCircle, ServerLimits};
+
+async fn start() -> (RunningCircle, SecretKey) {
+    let key = SecretKey::generate();
+    let circle = Circle::new(CircleSettings::new("error-codes"), &key).expect("circle");
+    let running = rpc_server::start(
+        "127.0.0.1:0".parse().expect("addr"),
+        circle,
+        &ServerLimits::default(),
+    )
+    .await
+    .expect("start");
+    (running, key)
+}
+
+#[tokio::test]
+async fn rpc_errors_keep_the_circles_code_message_and_data() {
+    let (running, _) = start().await;
+    let circle = rpc_client::connect(&running.url()).await.expect("connect");
+    let refused = circle.play("1").await.expect_err("unauthenticated");
+    assert_eq!(refused.code(), -32002);
+    assert_eq!(refused.message(), "unauthenticated");
+
+    circle
+        .authenticate(&SecretKey::generate(), None)
+        .await
+        .expect("authenticate");
+    let compile = circle.play("let x = ;").await.expect_err("compile error");
+    assert_eq!(compile.code(), -32010);
+    assert_eq!(compile.message(), "script compile error");
+    let data = compile.data().expect("data");
+    assert!(
+        data.get("line").is_some() && data.get("column").is_some(),
+        "{data}"
+    );
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn a_wrong_circle_key_is_1004_with_both_keys() {
+    let (running, circle_key) = start().await;
+    let circle = rpc_client::connect(&running.url()).await.expect("connect");
+    let impostor = SecretKey::generate().public_key();
+    let error = circle
+        .authenticate(&SecretKey::generate(), Some(&impostor))
+        .await
+        .expect_err("refused");
+    assert!(matches!(error, Error::WrongCircleKey { .. }));
+    assert_eq!(error.code(), client_code::WRONG_CIRCLE_KEY);
+    let data = error.data().expect("data");
+    assert_eq!(data["expected"], impostor.to_hex());
+    assert_eq!(data["got"], circle_key.public_key().to_hex());
+    assert!(
+        error.message().contains("refusing to sign"),
+        "{}",
+        error.message()
+    );
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn no_server_is_a_connect_error_1001() {
+    // Bind and drop a listener to get a port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("free port")
+        .port();
+    let url = format!("ws://127.0.0.1:{port}");
+    let error = match rpc_client::connect(&url).await {
+        Ok(_) => panic!("connected to nothing"),
+        Err(error) => error,
+    };
+    assert_eq!(error.code(), client_code::CONNECT);
+    assert_eq!(error.data().expect("data")["url"], url);
+}
+
+#[test]
+fn client_codes_are_distinct_and_outside_json_rpc_ranges() {
+    let codes = [
+        client_code::CONNECT,
+        client_code::TRANSPORT,
+        client_code::BAD_CHALLENGE,
+        client_code::WRONG_CIRCLE_KEY,
+        client_code::WRONG_CALLER_KEY,
+        client_code::ENCODE,
+        client_code::INVALID_KEY,
+    ];
+    for (i, code) in codes.iter().enumerate() {
+        assert!(*code > 0, "{code}");
+        assert!(!codes[..i].contains(code), "{code} twice");
+    }
+}

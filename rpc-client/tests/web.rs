@@ -1,0 +1,249 @@
+//! The client on wasm32, in headless Chromium, against a real circle.
+//!
+//! `tools/wasm.sh` starts a circle (`require_auth: true`) on 127.0.0.1 and
+//! passes its URL at compile time in `CIRCLES_WASM_TEST_URL`, then runs these
+//! with wasm-bindgen-test-runner. They are empty on other targets.
+#![cfg(target_arch = "wasm32")]
+
+use rpc_client::web::{self, ClientErrorCode, WebCircle};
+use rpc_client::{Error, PlayError, PublicKey, SecretKey, client_code};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+fn url() -> &'static str {
+    match option_env!("CIRCLES_WASM_TEST_URL") {
+        Some(url) => url,
+        None => panic!(
+            "CIRCLES_WASM_TEST_URL is not set at compile time: run these tests with tools/wasm.sh"
+        ),
+    }
+}
+
+/// A connection signed in with a fresh key.
+async fn signed_in() -> (rpc_client::Circle<rpc_client::Transport>, SecretKey) {
+    let key = SecretKey::generate();
+    let circle = rpc_client::connect(url()).await.expect("connect");
+    circle.authenticate(&key, None).await.expect("authenticate");
+    (circle, key)
+}
+
+/// The circle's true public key, as a signed-in script sees it.
+async fn circle_key() -> PublicKey {
+    let (circle, _) = signed_in().await;
+    let output = circle.play("CIRCLE_PUBLIC_KEY").await.expect("play").output;
+    PublicKey::from_hex(&output).expect("CIRCLE_PUBLIC_KEY is a key")
+}
+
+fn get(value: &JsValue, field: &str) -> JsValue {
+    js_sys::Reflect::get(value, &field.into()).expect("property")
+}
+
+fn code_of(error: &JsValue) -> i32 {
+    get(error, "code").as_f64().expect("numeric code") as i32
+}
+
+#[wasm_bindgen_test]
+async fn authenticated_caller_is_our_public_key() {
+    let key = SecretKey::generate();
+    let circle = rpc_client::connect(url()).await.expect("connect");
+    let identity = circle.authenticate(&key, None).await.expect("authenticate");
+    assert_eq!(identity, key.public_key());
+    let result = circle.play("CALLER_PUBLIC_KEY").await.expect("play");
+    assert_eq!(result.output, key.public_key().to_hex());
+    assert_eq!(
+        result.value,
+        serde_json::Value::String(key.public_key().to_hex())
+    );
+}
+
+#[wasm_bindgen_test]
+async fn the_right_expected_circle_key_is_accepted() {
+    let expected = circle_key().await;
+    let key = SecretKey::generate();
+    let circle = rpc_client::connect(url()).await.expect("connect");
+    circle
+        .authenticate(&key, Some(&expected))
+        .await
+        .expect("the circle's own key is accepted");
+    let result = circle.play("CALLER_PUBLIC_KEY").await.expect("play");
+    assert_eq!(result.output, key.public_key().to_hex());
+}
+
+#[wasm_bindgen_test]
+async fn a_wrong_expected_circle_key_is_refused_before_signing() {
+    let truth = circle_key().await;
+    let impostor = SecretKey::generate().public_key();
+    let circle = rpc_client::connect(url()).await.expect("connect");
+    let error = circle
+        .authenticate(&SecretKey::generate(), Some(&impostor))
+        .await
+        .expect_err("a challenge from another circle must be refused");
+    assert_eq!(error.code(), client_code::WRONG_CIRCLE_KEY);
+    match error {
+        Error::WrongCircleKey { expected, got } => {
+            assert_eq!(expected, impostor);
+            assert_eq!(got, truth);
+        }
+        other => panic!("expected WrongCircleKey, got {other}"),
+    }
+    // Nothing was signed or sent: the connection is still anonymous.
+    match circle.play("1").await {
+        Err(Error::Play(PlayError::Unauthenticated(_))) => {}
+        other => panic!("expected -32002 after the refusal, got {other:?}"),
+    }
+}
+
+#[wasm_bindgen_test]
+async fn play_before_authenticate_is_32002() {
+    let circle = rpc_client::connect(url()).await.expect("connect");
+    let error = circle.play("40 + 2").await.expect_err("unauthenticated");
+    assert_eq!(error.code(), -32002);
+    assert!(matches!(error, Error::Play(PlayError::Unauthenticated(_))));
+}
+
+#[wasm_bindgen_test]
+async fn a_compile_error_is_32010_with_its_position() {
+    let (circle, _) = signed_in().await;
+    let error = circle.play("let x = ;").await.expect_err("compile error");
+    assert_eq!(error.code(), -32010);
+    let data = error.data().expect("data");
+    assert!(data.get("line").is_some(), "{data}");
+    assert!(data.get("message").is_some(), "{data}");
+}
+
+#[wasm_bindgen_test]
+async fn connecting_to_nothing_fails_at_connect() {
+    // Port 1 has no server (and browsers block it): either way no connection.
+    let error = match rpc_client::connect("ws://127.0.0.1:1").await {
+        Ok(_) => panic!("connected to nothing"),
+        Err(error) => error,
+    };
+    assert_eq!(error.code(), client_code::CONNECT, "{error}");
+}
+
+#[wasm_bindgen_test]
+async fn discover_returns_the_openrpc_document() {
+    let circle = rpc_client::connect(url()).await.expect("connect");
+    let document = circle.discover().await.expect("discover");
+    assert!(document.get("openrpc").is_some());
+}
+
+// The JS-facing wrapper (what console.js calls).
+
+#[wasm_bindgen_test]
+fn keys_from_js() {
+    let secret = web::generate_key();
+    assert_eq!(secret.len(), 64);
+    let public = web::public_key(&secret).expect("valid secret");
+    let key = SecretKey::from_hex(&secret).expect("hex");
+    assert_eq!(public, key.public_key().to_hex());
+    assert_ne!(web::generate_key(), secret);
+
+    let error = web::public_key("not hex").expect_err("invalid");
+    assert!(error.is_instance_of::<js_sys::Error>());
+    assert_eq!(code_of(&error), client_code::INVALID_KEY);
+    assert_eq!(
+        get(&error, "name").as_string().as_deref(),
+        Some("CirclesError")
+    );
+    assert!(get(&error, "message").as_string().is_some());
+}
+
+#[wasm_bindgen_test]
+fn js_error_codes_match_the_library() {
+    for (code, value) in ClientErrorCode::ALL {
+        assert_eq!(code as i32, value, "{code:?}");
+    }
+}
+
+#[wasm_bindgen_test]
+async fn web_circle_signs_in_and_plays() {
+    let secret = web::generate_key();
+    let circle = WebCircle::connect(url().to_string())
+        .await
+        .unwrap_or_else(|e| panic!("connect: {e:?}"));
+    assert_eq!(circle.url(), url());
+
+    let refused = circle.play("1".into()).await.expect_err("unauthenticated");
+    assert_eq!(code_of(&refused), -32002);
+    assert_eq!(
+        get(&refused, "message").as_string().as_deref(),
+        Some("unauthenticated")
+    );
+
+    let public = circle
+        .authenticate(secret.clone(), Some(String::new()))
+        .await
+        .unwrap_or_else(|e| panic!("authenticate: {e:?}"));
+    assert_eq!(public, web::public_key(&secret).expect("key"));
+
+    let result = circle
+        .play("print(\"hi\"); 40 + 2".into())
+        .await
+        .unwrap_or_else(|e| panic!("play: {e:?}"));
+    assert_eq!(get(&result, "output").as_string().as_deref(), Some("42"));
+    assert_eq!(get(&result, "value").as_f64(), Some(42.0));
+    let logs: js_sys::Array = get(&result, "logs").dyn_into().expect("logs is an array");
+    assert_eq!(logs.length(), 1);
+    assert_eq!(logs.get(0).as_string().as_deref(), Some("hi"));
+
+    let map = circle
+        .play("#{a: [1, 2], b: ()}".into())
+        .await
+        .unwrap_or_else(|e| panic!("play: {e:?}"));
+    let value = get(&map, "value");
+    assert!(value.is_object() && !value.is_instance_of::<js_sys::Map>());
+    assert!(js_sys::Array::is_array(&get(&value, "a")));
+    assert!(get(&value, "b").is_null());
+
+    let compile = circle
+        .play("let x = ;".into())
+        .await
+        .expect_err("compile error");
+    assert_eq!(code_of(&compile), -32010);
+    assert!(get(&get(&compile, "data"), "line").as_f64().is_some());
+
+    let document = circle
+        .discover()
+        .await
+        .unwrap_or_else(|e| panic!("discover: {e:?}"));
+    assert!(get(&document, "openrpc").as_string().is_some());
+}
+
+#[wasm_bindgen_test]
+async fn web_circle_refuses_a_wrong_circle_key() {
+    let truth = circle_key().await;
+    let impostor = SecretKey::generate().public_key().to_hex();
+    let circle = WebCircle::connect(url().to_string())
+        .await
+        .unwrap_or_else(|e| panic!("connect: {e:?}"));
+    let error = circle
+        .authenticate(web::generate_key(), Some(impostor.clone()))
+        .await
+        .expect_err("wrong circle key");
+    assert_eq!(code_of(&error), ClientErrorCode::WrongCircleKey as i32);
+    let data = get(&error, "data");
+    assert_eq!(get(&data, "expected").as_string(), Some(impostor));
+    assert_eq!(get(&data, "got").as_string(), Some(truth.to_hex()));
+
+    let bad = circle
+        .authenticate(web::generate_key(), Some("02zz".into()))
+        .await
+        .expect_err("not a key");
+    assert_eq!(code_of(&bad), client_code::INVALID_KEY);
+}
+
+#[wasm_bindgen_test]
+async fn web_circle_connect_failure_is_1001() {
+    let error = match WebCircle::connect("ws://127.0.0.1:1".into()).await {
+        Ok(_) => panic!("connected to nothing"),
+        Err(error) => error,
+    };
+    assert_eq!(code_of(&error), ClientErrorCode::Connect as i32);
+    assert_eq!(
+        get(&get(&error, "data"), "url").as_string().as_deref(),
+        Some("ws://127.0.0.1:1")
+    );
+}

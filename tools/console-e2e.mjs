@@ -1,0 +1,188 @@
+// End-to-end test of the web console (console/) in real headless Chromium,
+// against a real circle that serves the console on its own port.
+//
+//   node tools/console-e2e.mjs [URL]
+//
+// URL: the circle (ws://127.0.0.1:PORT or http://127.0.0.1:PORT/) serving the
+// console with a built pkg/. Without it, this starts one itself:
+// target/debug/examples/test_circle --console console (build it first with
+// `cargo build -p rpc-server --example test_circle`, and the client with
+// tools/wasm.sh, which runs this test too). Needs `npm ci` in tools/ and
+// Debian's chromium (CHROMIUM=/path overrides /usr/bin/chromium).
+// A screenshot of the page showing a result goes to target/console-e2e.png.
+
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { mkdirSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+const TIMEOUT_MS = 15_000;
+
+async function startCircle() {
+  const binary = join(root, "target/debug/examples/test_circle");
+  const child = spawn(binary, ["--console", join(root, "console")], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  child.on("error", (error) => {
+    console.error(`cannot start ${binary}: ${error.message}`);
+    process.exit(1);
+  });
+  const lines = createInterface({ input: child.stdout });
+  const [first] = await once(lines, "line");
+  return { url: first.trim(), stop: () => child.kill("SIGTERM") };
+}
+
+function pageUrl(url) {
+  const parsed = new URL(url);
+  parsed.protocol = parsed.protocol === "wss:" ? "https:" : parsed.protocol === "ws:" ? "http:" : parsed.protocol;
+  parsed.pathname = "/";
+  return parsed.toString();
+}
+
+const results = [];
+async function check(name, body) {
+  try {
+    await body();
+    results.push({ name, ok: true });
+    console.log(`ok   ${name}`);
+  } catch (error) {
+    results.push({ name, ok: false });
+    console.log(`FAIL ${name}\n     ${String(error && error.stack ? error.stack : error).split("\n").join("\n     ")}`);
+  }
+}
+
+function assert(condition, message) {
+  if (!condition) throw new Error(message);
+}
+
+const circle = process.argv[2] ? { url: process.argv[2], stop: () => {} } : await startCircle();
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  args: ["--headless", "--no-sandbox", "--disable-gpu"],
+});
+let exitCode = 1;
+try {
+  const page = await browser.newPage();
+  page.setDefaultTimeout(TIMEOUT_MS);
+  const pageErrors = [];
+  page.on("pageerror", (error) => pageErrors.push(error.message));
+  page.on("console", (message) => {
+    if (message.type() === "error") pageErrors.push(message.text());
+  });
+
+  const url = pageUrl(circle.url);
+  const text = (selector) => page.locator(selector).textContent();
+  const waitForText = (selector, pattern) =>
+    page.waitForFunction(
+      ([selector, source, flags]) => new RegExp(source, flags).test(document.querySelector(selector)?.textContent ?? ""),
+      [selector, pattern.source, pattern.flags],
+    );
+  const run = async (script) => {
+    await page.fill("#script", script);
+    await page.click("#run");
+    await page.waitForFunction(() => !document.querySelector("#run").disabled);
+  };
+
+  await check("the page loads the wasm client", async () => {
+    const response = await page.goto(url);
+    assert(response.status() === 200, `GET ${url}: ${response.status()}`);
+    await waitForText("#status", /^ready/);
+  });
+
+  await check("the URL field defaults to this circle", async () => {
+    const host = new URL(url).host;
+    const value = await page.inputValue("#url");
+    assert(value === `ws://${host}`, `URL field: ${value}`);
+  });
+
+  let publicKey = "";
+  await check("generate a key", async () => {
+    await page.click("#generate");
+    await waitForText("#public-key", /^0[23][0-9a-f]{64}$/);
+    publicKey = await text("#public-key");
+    const secret = await page.inputValue("#secret");
+    assert(/^[0-9a-f]{64}$/.test(secret), `secret field: ${secret.length} chars`);
+  });
+
+  await check("connect and sign in", async () => {
+    await page.click("#connect");
+    await waitForText("#signed-in", /^0[23][0-9a-f]{64}$|not connected/);
+    const signedIn = await text("#signed-in");
+    assert(signedIn === publicKey, `signed in as ${signedIn} (${await text("#status")}), expected ${publicKey}`);
+    assert(await page.isEnabled("#run"), "the Run button stays disabled");
+  });
+
+  await check('run print("hi"); 40 + 2', async () => {
+    await run('print("hi"); 40 + 2');
+    assert((await text("#output")) === "42", `output: ${await text("#output")}`);
+    assert((await text("#value")) === "42", `value: ${await text("#value")}`);
+    assert((await text("#logs")) === "hi", `logs: ${await text("#logs")}`);
+    assert(await page.locator("#error").isHidden(), "an error is shown");
+    mkdirSync(join(root, "target"), { recursive: true });
+    await page.screenshot({ path: join(root, "target/console-e2e.png"), fullPage: true });
+  });
+
+  await check("the run appears in the history", async () => {
+    const first = page.locator("#history li").first();
+    const entry = await first.textContent();
+    assert(entry.includes('print("hi"); 40 + 2') && entry.includes("42"), `history: ${entry}`);
+    assert((await first.getAttribute("class")) === "ok", "not marked ok");
+  });
+
+  await check("the script sees our key as CALLER_PUBLIC_KEY", async () => {
+    await run("CALLER_PUBLIC_KEY");
+    assert((await text("#output")) === publicKey, `output: ${await text("#output")}`);
+  });
+
+  await check("a compile error shows code -32010", async () => {
+    await run("let x = ;");
+    assert(await page.locator("#error").isVisible(), "no error shown");
+    const error = await text("#error");
+    assert(error.includes("code -32010"), `error: ${error}`);
+    assert((await text("#output")) === "", "stale output");
+    const first = page.locator("#history li").first();
+    assert((await first.getAttribute("class")) === "failed", "not marked failed in the history");
+    assert((await first.textContent()).includes("-32010"), "history lacks the code");
+    assert((await page.locator("#history li").count()) === 3, "history has not 3 entries");
+  });
+
+  await check("without signing in, play is refused with -32002", async () => {
+    await page.click("#connect-anonymous");
+    await waitForText("#signed-in", /^anonymous$/);
+    await run("40 + 2");
+    const error = await text("#error");
+    assert(error.includes("code -32002"), `error: ${error}`);
+  });
+
+  await check("a wrong expected circle key is refused (code 1004)", async () => {
+    await page.fill("#circle-key", publicKey); // our own key: surely not the circle's
+    await page.click("#connect");
+    await waitForText("#status", /code 1004/);
+    assert((await text("#signed-in")) === "not connected", `signed in: ${await text("#signed-in")}`);
+    assert(await page.isDisabled("#run"), "Run is enabled");
+    await page.fill("#circle-key", "");
+  });
+
+  await check("the key and the history survive a reload", async () => {
+    await page.reload();
+    await waitForText("#status", /^ready/);
+    assert((await text("#public-key")) === publicKey, "key lost");
+    assert((await page.locator("#history li").count()) === 4, "history lost");
+  });
+
+  await check("no errors in the page", async () => {
+    assert(pageErrors.length === 0, pageErrors.join("\n"));
+  });
+
+  const failed = results.filter((result) => !result.ok).length;
+  console.log(`console e2e: ${results.length - failed} passed, ${failed} failed`);
+  exitCode = failed === 0 ? 0 : 1;
+} finally {
+  await browser.close();
+  circle.stop();
+}
+process.exit(exitCode);
