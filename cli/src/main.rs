@@ -1,1 +1,390 @@
-fn main() {}
+//! `circles`: the command-line client of circles, over the [`rpc_client`] crate.
+//!
+//! ```text
+//! circles keygen [--out FILE] [--json]
+//! circles play --url ws://HOST:PORT [--key FILE] [--expect-circle-key HEX] [--json]
+//!              ('SCRIPT' | -f FILE.rhai | -f -)
+//! circles discover --url ws://HOST:PORT [--json]
+//! ```
+//!
+//! - `keygen` generates a secp256k1 key. With `--out` the secret key is written as hex to a
+//!   new file readable by its owner only (mode 0600; an existing file is never overwritten)
+//!   and the public key is printed; without it, the secret and public keys are printed.
+//!   `--json` prints `{"public_key", "path"}` (plus `"secret_key"` without `--out`).
+//! - `play` connects, signs in with `--key` when given (refusing to sign a challenge for
+//!   another circle key than `--expect-circle-key`, if given; that check needs `--key`), runs
+//!   the script, prints each log line on stderr as `[log] LINE` and the script's `output` on
+//!   stdout. `--json` prints the whole result `{output, value, logs}` on stdout instead.
+//!   `--url` defaults to `$CIRCLES_URL`, `--key` to `$CIRCLES_KEY`.
+//! - `discover` prints the circle's API (title, version, methods) or, with `--json`, its whole
+//!   OpenRPC document.
+//!
+//! # Errors and exit codes
+//!
+//! A failure prints one line `error: …` on stderr (for script errors with the line, column
+//! and message from the error's `data`); with `--json` it also prints
+//! `{"error": {"kind", "code", "message", "data"}}` on stdout. `kind` is one of `transport`,
+//! `auth`, `script`, `rpc`, `key`, `input`, `output`, `runtime`; `code`, `message` and `data`
+//! are the circle's JSON-RPC error when it answered with one, [`rpc_client::Error::code`]'s
+//! client-side code (`rpc_client::client_code`, e.g. 1001 cannot connect, 1004 wrong circle
+//! key) for failures of the connection or sign-in, and null for the CLI's own failures (key
+//! files, script file, output). Usage errors reported by the argument parser are never JSON.
+//!
+//! | code | meaning |
+//! | --- | --- |
+//! | 0 | success |
+//! | 1 | output could not be written, or the runtime could not start |
+//! | 2 | usage: invalid arguments, or the script file / stdin cannot be read |
+//! | 3 | cannot connect to the circle, or the connection failed |
+//! | 4 | authentication refused: -32001, -32002 unauthenticated, wrong circle key, malformed challenge |
+//! | 5 | script error: -32010 compile, -32011 runtime, -32012 limit exceeded, -32602 script too large |
+//! | 6 | any other JSON-RPC error |
+//! | 7 | key problem: key file unreadable, malformed or already existing; key generation failed |
+
+mod failure;
+
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::error::ErrorKind;
+use clap::{ArgGroup, Args, CommandFactory, Parser, Subcommand};
+use rpc_client::{PlayResult, PublicKey, SecretKey};
+use serde_json::{Value, json};
+
+use crate::failure::{Failure, exit};
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  success
+  1  output could not be written, or the runtime could not start
+  2  usage: invalid arguments, or the script file / stdin cannot be read
+  3  cannot connect to the circle, or the connection failed
+  4  authentication refused: -32001 authentication failed, -32002 unauthenticated,
+     wrong circle key (--expect-circle-key), malformed challenge
+  5  script error: -32010 compile, -32011 runtime, -32012 limit exceeded,
+     -32602 script too large
+  6  any other JSON-RPC error
+  7  key problem: key file unreadable, malformed or already existing
+
+Errors print one line `error: ...` on stderr; with --json also
+{\"error\": {\"kind\", \"code\", \"message\", \"data\"}} on stdout.";
+
+/// The command-line client of circles.
+#[derive(Debug, Parser)]
+#[command(
+    name = "circles",
+    version,
+    about = "The command-line client of circles: make keys, run Rhai scripts in circles, read their API",
+    long_about = "The command-line client of circles: make keys, run Rhai scripts in circles, \
+                  read their API.\n\nA circle is a JSON-RPC 2.0 server on a WebSocket \
+                  (ws://HOST:PORT). `play` signs in with a secp256k1 key file (from \
+                  `keygen --out`) and runs a script in the circle's context; the script sees \
+                  your public key as CALLER_PUBLIC_KEY.",
+    after_help = EXIT_CODES
+)]
+struct Cli {
+    /// Print machine-readable JSON on stdout (results and errors)
+    #[arg(long, global = true)]
+    json: bool,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Generate a secp256k1 key
+    #[command(after_help = EXIT_CODES)]
+    Keygen(KeygenArgs),
+    /// Run a Rhai script in a circle
+    #[command(after_help = EXIT_CODES)]
+    Play(PlayArgs),
+    /// Show a circle's API (its OpenRPC document)
+    #[command(after_help = EXIT_CODES)]
+    Discover(DiscoverArgs),
+}
+
+#[derive(Debug, Args)]
+struct KeygenArgs {
+    /// Save the secret key to this new file (hex, mode 0600; never overwrites) and print only
+    /// the public key
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("source").required(true).args(["script", "file"])))]
+struct PlayArgs {
+    /// The circle's WebSocket URL
+    #[arg(long, env = "CIRCLES_URL", value_name = "URL")]
+    url: String,
+
+    /// Sign in with the secret key in this file (from `circles keygen --out`); without it the
+    /// script runs anonymously, which only circles without require_auth allow
+    #[arg(long, env = "CIRCLES_KEY", value_name = "FILE")]
+    key: Option<PathBuf>,
+
+    /// Refuse to sign in unless the circle's public key is this one (SEC1 hex); needs --key
+    #[arg(long, value_name = "HEX")]
+    expect_circle_key: Option<PublicKey>,
+
+    /// Read the script from this file (`-` for stdin)
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    file: Option<PathBuf>,
+
+    /// The Rhai script
+    #[arg(value_name = "SCRIPT")]
+    script: Option<String>,
+}
+
+#[derive(Debug, Args)]
+struct DiscoverArgs {
+    /// The circle's WebSocket URL
+    #[arg(long, env = "CIRCLES_URL", value_name = "URL")]
+    url: String,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Command::Play(args) = &cli.command
+        && args.expect_circle_key.is_some()
+        && args.key.is_none()
+    {
+        Cli::command()
+            .error(
+                ErrorKind::MissingRequiredArgument,
+                "--expect-circle-key needs --key (or CIRCLES_KEY): the circle key is checked \
+                 when signing in",
+            )
+            .exit();
+    }
+    match run(cli.command, cli.json) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            failure.report(cli.json);
+            ExitCode::from(failure.exit)
+        }
+    }
+}
+
+fn run(command: Command, json: bool) -> Result<(), Failure> {
+    match command {
+        Command::Keygen(args) => keygen(&args, json),
+        Command::Play(args) => {
+            // Everything local first: a bad key file or script fails before connecting.
+            let key = args.key.as_deref().map(load_key).transpose()?;
+            let script = read_script(&args)?;
+            let result = block_on(play(
+                &args.url,
+                key.as_ref(),
+                args.expect_circle_key.as_ref(),
+                &script,
+            ))??;
+            print_play_result(&result, json)
+        }
+        Command::Discover(args) => {
+            let document = block_on(discover(&args.url))??;
+            print_discover(&document, json)
+        }
+    }
+}
+
+/// Runs `future` to completion on a single-threaded runtime.
+fn block_on<F: Future>(future: F) -> Result<F::Output, Failure> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|error| {
+            Failure::local(
+                exit::INTERNAL,
+                "runtime",
+                format!("cannot start the async runtime: {error}"),
+            )
+        })?;
+    Ok(runtime.block_on(future))
+}
+
+async fn play(
+    url: &str,
+    key: Option<&SecretKey>,
+    expect_circle_key: Option<&PublicKey>,
+    script: &str,
+) -> Result<PlayResult, Failure> {
+    let circle = rpc_client::connect(url).await?;
+    if let Some(key) = key {
+        circle.authenticate(key, expect_circle_key).await?;
+    }
+    Ok(circle.play(script).await?)
+}
+
+async fn discover(url: &str) -> Result<Value, Failure> {
+    let circle = rpc_client::connect(url).await?;
+    Ok(circle.discover().await?)
+}
+
+fn load_key(path: &Path) -> Result<SecretKey, Failure> {
+    SecretKey::load_from_file(path)
+        .map_err(|error| Failure::local(exit::KEY, "key", error.to_string()))
+}
+
+fn read_script(args: &PlayArgs) -> Result<String, Failure> {
+    let unreadable = |what: String, error: io::Error| {
+        Failure::local(
+            exit::USAGE,
+            "input",
+            format!("cannot read the script from {what}: {error}"),
+        )
+    };
+    match (&args.script, &args.file) {
+        (Some(script), _) => Ok(script.clone()),
+        (None, Some(path)) if path.as_os_str() == "-" => {
+            let mut script = String::new();
+            io::stdin()
+                .lock()
+                .read_to_string(&mut script)
+                .map_err(|error| unreadable("stdin".into(), error))?;
+            Ok(script)
+        }
+        (None, Some(path)) => std::fs::read_to_string(path)
+            .map_err(|error| unreadable(path.display().to_string(), error)),
+        // clap's ArgGroup requires one of them.
+        (None, None) => Err(Failure::local(
+            exit::USAGE,
+            "input",
+            "no script given: pass SCRIPT or -f FILE",
+        )),
+    }
+}
+
+fn keygen(args: &KeygenArgs, json: bool) -> Result<(), Failure> {
+    let key = SecretKey::try_generate().map_err(|error| {
+        Failure::local(exit::KEY, "key", format!("cannot generate a key: {error}"))
+    })?;
+    let public_key = key.public_key().to_hex();
+    match &args.out {
+        Some(path) => {
+            key.save_to_file(path)
+                .map_err(|error| Failure::local(exit::KEY, "key", error.to_string()))?;
+            if json {
+                let path = path.display().to_string();
+                write_stdout(&format!(
+                    "{:#}\n",
+                    json!({"public_key": public_key, "path": path})
+                ))
+            } else {
+                note(&format!(
+                    "secret key written to {} (readable by you only)",
+                    path.display()
+                ));
+                write_stdout(&format!("public key: {public_key}\n"))
+            }
+        }
+        None => {
+            let secret_key = key.to_hex();
+            if json {
+                write_stdout(&format!(
+                    "{:#}\n",
+                    json!({"public_key": public_key, "path": null, "secret_key": secret_key})
+                ))
+            } else {
+                note(
+                    "the secret key below is SECRET: whoever has it can sign in as you; \
+                     do not share it (`circles keygen --out FILE` stores it in an owner-only file)",
+                );
+                write_stdout(&format!(
+                    "secret key: {secret_key}\npublic key: {public_key}\n"
+                ))
+            }
+        }
+    }
+}
+
+fn print_play_result(result: &PlayResult, json: bool) -> Result<(), Failure> {
+    if json {
+        let value = serde_json::to_value(result).map_err(|error| {
+            Failure::local(
+                exit::INTERNAL,
+                "output",
+                format!("cannot encode the result: {error}"),
+            )
+        })?;
+        return write_stdout(&format!("{value:#}\n"));
+    }
+    let mut logs = String::new();
+    for log in &result.logs {
+        if log.is_empty() {
+            logs.push_str("[log]\n");
+        }
+        for line in log.lines() {
+            logs.push_str("[log] ");
+            logs.push_str(line);
+            logs.push('\n');
+        }
+    }
+    note(logs.trim_end_matches('\n'));
+    if result.output.is_empty() {
+        return Ok(());
+    }
+    let newline = if result.output.ends_with('\n') {
+        ""
+    } else {
+        "\n"
+    };
+    write_stdout(&format!("{}{newline}", result.output))
+}
+
+fn print_discover(document: &Value, json: bool) -> Result<(), Failure> {
+    if json {
+        return write_stdout(&format!("{document:#}\n"));
+    }
+    let text = |value: &Value, key: &str| value.get(key).and_then(Value::as_str).map(str::to_owned);
+    let info = document.get("info").unwrap_or(&Value::Null);
+    let title = text(info, "title").unwrap_or_else(|| "(untitled)".into());
+    let version = text(info, "version").unwrap_or_else(|| "(no version)".into());
+    let openrpc = text(document, "openrpc").unwrap_or_else(|| "?".into());
+    let methods: Vec<(String, String)> = document
+        .get("methods")
+        .and_then(Value::as_array)
+        .map(|methods| {
+            methods
+                .iter()
+                .map(|method| {
+                    (
+                        text(method, "name").unwrap_or_else(|| "(unnamed)".into()),
+                        text(method, "summary").unwrap_or_default(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let width = methods
+        .iter()
+        .map(|(name, _)| name.len())
+        .max()
+        .unwrap_or(0);
+    let mut out = format!("{title} {version} (OpenRPC {openrpc})\n\nmethods:\n");
+    for (name, summary) in &methods {
+        out.push_str(format!("  {name:<width$}  {summary}").trim_end());
+        out.push('\n');
+    }
+    if methods.is_empty() {
+        out.push_str("  (none)\n");
+    }
+    write_stdout(&out)
+}
+
+fn write_stdout(text: &str) -> Result<(), Failure> {
+    let mut stdout = io::stdout().lock();
+    stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+        .map_err(|error| Failure::output(&error))
+}
+
+/// A line (or lines) for people on stderr; nothing when empty.
+fn note(text: &str) {
+    if !text.is_empty() {
+        let _ = writeln!(io::stderr().lock(), "{text}");
+    }
+}

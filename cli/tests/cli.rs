@@ -1,0 +1,592 @@
+//! End-to-end tests of the `circles` binary against a real circle served in-process on a
+//! loopback port.
+
+use std::io::Write;
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use circles_identity::SecretKey;
+use rpc_server::{Circle, CircleSettings, RunningCircle, ServerLimits};
+use serde_json::Value;
+
+/// A circle served on 127.0.0.1 on a free port, on its own runtime so that the test thread
+/// can block on the child process.
+struct TestCircle {
+    server: RunningCircle,
+    key: SecretKey,
+    // Dropped last: stops the server.
+    _runtime: tokio::runtime::Runtime,
+}
+
+impl TestCircle {
+    fn start(require_auth: bool) -> TestCircle {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let key = SecretKey::generate();
+        let mut settings = CircleSettings::new("cli-test");
+        settings.require_auth = require_auth;
+        let server = runtime.block_on(async {
+            let circle = Circle::new(settings, &key).expect("valid circle settings");
+            rpc_server::start(
+                SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+                circle,
+                &ServerLimits::default(),
+            )
+            .await
+            .expect("server starts on a free loopback port")
+        });
+        TestCircle {
+            server,
+            key,
+            _runtime: runtime,
+        }
+    }
+
+    fn url(&self) -> String {
+        self.server.url()
+    }
+
+    fn public_key(&self) -> String {
+        self.key.public_key().to_hex()
+    }
+}
+
+/// Runs `circles ARGS` with `stdin` (empty when `None`), without the CIRCLES_* variables of
+/// the environment the tests run in.
+fn circles(args: &[&str], stdin: Option<&str>) -> Output {
+    circles_with_env(args, stdin, &[])
+}
+
+fn circles_with_env(args: &[&str], stdin: Option<&str>, env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_circles"));
+    command
+        .args(args)
+        .env_remove("CIRCLES_URL")
+        .env_remove("CIRCLES_KEY")
+        .envs(env.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().expect("the circles binary runs");
+    let mut input = child.stdin.take().expect("piped stdin");
+    input
+        .write_all(stdin.unwrap_or("").as_bytes())
+        .expect("write stdin");
+    drop(input);
+    child.wait_with_output().expect("circles finishes")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8(output.stdout.clone()).expect("utf-8 stdout")
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8(output.stderr.clone()).expect("utf-8 stderr")
+}
+
+fn json_stdout(output: &Output) -> Value {
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|error| {
+        panic!(
+            "stdout is not JSON ({error}): {:?}\nstderr: {}",
+            stdout(output),
+            stderr(output)
+        )
+    })
+}
+
+#[track_caller]
+fn assert_exit(output: &Output, code: i32) {
+    assert_eq!(
+        output.status.code(),
+        Some(code),
+        "exit code\nstdout: {}\nstderr: {}",
+        stdout(output),
+        stderr(output)
+    );
+}
+
+/// A key saved in `dir`; returns it and its path.
+fn key_file(dir: &Path) -> (SecretKey, PathBuf) {
+    let key = SecretKey::generate();
+    let path = dir.join("caller.key");
+    key.save_to_file(&path).expect("save key");
+    (key, path)
+}
+
+fn path_str(path: &Path) -> &str {
+    path.to_str().expect("utf-8 temp path")
+}
+
+#[test]
+fn keygen_out_writes_owner_only_key_file_and_refuses_to_overwrite() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("me.key");
+    let output = circles(&["keygen", "--out", path_str(&path)], None);
+    assert_exit(&output, 0);
+
+    let saved = SecretKey::load_from_file(&path).expect("keygen wrote a loadable key");
+    let public_key = saved.public_key().to_hex();
+    assert_eq!(stdout(&output).trim(), format!("public key: {public_key}"));
+    assert!(
+        !stdout(&output).contains(&saved.to_hex()),
+        "the secret must not be printed"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path)
+            .expect("metadata")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "mode {mode:o}");
+    }
+
+    let before = std::fs::read(&path).expect("read key");
+    let again = circles(&["keygen", "--out", path_str(&path)], None);
+    assert_exit(&again, 7);
+    assert!(stderr(&again).starts_with("error: "), "{}", stderr(&again));
+    assert!(
+        stderr(&again).contains("already exists"),
+        "{}",
+        stderr(&again)
+    );
+    assert_eq!(
+        std::fs::read(&path).expect("read key"),
+        before,
+        "key file unchanged"
+    );
+
+    let json = circles(&["keygen", "--out", path_str(&path), "--json"], None);
+    assert_exit(&json, 7);
+    assert_eq!(json_stdout(&json)["error"]["kind"], "key");
+}
+
+#[test]
+fn keygen_json_reports_public_key_and_path() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("me.key");
+    let output = circles(&["keygen", "--json", "--out", path_str(&path)], None);
+    assert_exit(&output, 0);
+    let saved = SecretKey::load_from_file(&path).expect("key written");
+    let json = json_stdout(&output);
+    assert_eq!(json["public_key"], saved.public_key().to_hex());
+    assert_eq!(json["path"], path_str(&path));
+    assert!(json.get("secret_key").is_none(), "{json}");
+}
+
+#[test]
+fn keygen_without_out_prints_a_matching_secret_and_public_key() {
+    let output = circles(&["keygen"], None);
+    assert_exit(&output, 0);
+    let text = stdout(&output);
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|line| line.strip_prefix(name))
+            .unwrap_or_else(|| panic!("no {name} in {text}"))
+            .trim()
+            .to_owned()
+    };
+    let secret = SecretKey::from_hex(&field("secret key:")).expect("a valid secret key");
+    assert_eq!(field("public key:"), secret.public_key().to_hex());
+    assert!(stderr(&output).contains("SECRET"), "{}", stderr(&output));
+
+    let json = json_stdout(&circles(&["keygen", "--json"], None));
+    let secret = SecretKey::from_hex(json["secret_key"].as_str().expect("secret_key"))
+        .expect("a valid secret key");
+    assert_eq!(json["public_key"], secret.public_key().to_hex());
+    assert_eq!(json["path"], Value::Null);
+}
+
+#[test]
+fn play_with_key_runs_as_that_key() {
+    let circle = TestCircle::start(true);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (key, path) = key_file(dir.path());
+    let output = circles(
+        &[
+            "play",
+            "--url",
+            &circle.url(),
+            "--key",
+            path_str(&path),
+            r#"print("hello"); print("two\nlines"); CALLER_PUBLIC_KEY"#,
+        ],
+        None,
+    );
+    assert_exit(&output, 0);
+    assert_eq!(stdout(&output), format!("{}\n", key.public_key().to_hex()));
+    assert_eq!(stderr(&output), "[log] hello\n[log] two\n[log] lines\n");
+}
+
+#[test]
+fn play_with_expected_circle_key_signs_in() {
+    let circle = TestCircle::start(true);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (key, path) = key_file(dir.path());
+    let output = circles(
+        &[
+            "play",
+            "--url",
+            &circle.url(),
+            "--key",
+            path_str(&path),
+            "--expect-circle-key",
+            &circle.public_key().to_uppercase(),
+            "CALLER_PUBLIC_KEY + \" \" + CIRCLE_PUBLIC_KEY",
+        ],
+        None,
+    );
+    assert_exit(&output, 0);
+    assert_eq!(
+        stdout(&output).trim(),
+        format!("{} {}", key.public_key().to_hex(), circle.public_key())
+    );
+}
+
+#[test]
+fn play_json_prints_the_whole_result() {
+    let circle = TestCircle::start(false);
+    let output = circles(
+        &[
+            "--json",
+            "play",
+            "--url",
+            &circle.url(),
+            r#"print("a"); print("b"); #{answer: 40 + 2, who: CALLER_PUBLIC_KEY}"#,
+        ],
+        None,
+    );
+    assert_exit(&output, 0);
+    assert_eq!(stderr(&output), "", "logs are in the JSON, not on stderr");
+    let json = json_stdout(&output);
+    assert_eq!(json["logs"], serde_json::json!(["a", "b"]));
+    assert_eq!(json["value"], serde_json::json!({"answer": 42, "who": ""}));
+    assert!(
+        json["output"]
+            .as_str()
+            .expect("output is text")
+            .contains("42"),
+        "{json}"
+    );
+}
+
+#[test]
+fn play_reads_the_script_from_a_file() {
+    let circle = TestCircle::start(true);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (key, key_path) = key_file(dir.path());
+    let script = dir.path().join("whoami.rhai");
+    std::fs::write(
+        &script,
+        "let who = CALLER_PUBLIC_KEY;\nprint(\"from file\");\nwho\n",
+    )
+    .expect("write script");
+    let output = circles(
+        &[
+            "play",
+            "--url",
+            &circle.url(),
+            "--key",
+            path_str(&key_path),
+            "-f",
+            path_str(&script),
+        ],
+        None,
+    );
+    assert_exit(&output, 0);
+    assert_eq!(stdout(&output), format!("{}\n", key.public_key().to_hex()));
+    assert_eq!(stderr(&output), "[log] from file\n");
+
+    let missing = dir.path().join("missing.rhai");
+    let output = circles(
+        &["play", "--url", &circle.url(), "-f", path_str(&missing)],
+        None,
+    );
+    assert_exit(&output, 2);
+    assert!(
+        stderr(&output).contains("missing.rhai"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn play_reads_the_script_from_stdin_with_url_and_key_from_env() {
+    let circle = TestCircle::start(true);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (key, key_path) = key_file(dir.path());
+    let url = circle.url();
+    let output = circles_with_env(
+        &["play", "--json", "-f", "-"],
+        Some("let x = 20;\nx * 2 + 2\n"),
+        &[("CIRCLES_URL", &url), ("CIRCLES_KEY", path_str(&key_path))],
+    );
+    assert_exit(&output, 0);
+    let json = json_stdout(&output);
+    assert_eq!(json["value"], 42);
+    assert_eq!(json["output"], "42");
+
+    let output = circles_with_env(
+        &["play", "-f", "-"],
+        Some("CALLER_PUBLIC_KEY"),
+        &[("CIRCLES_URL", &url), ("CIRCLES_KEY", path_str(&key_path))],
+    );
+    assert_exit(&output, 0);
+    assert_eq!(stdout(&output).trim(), key.public_key().to_hex());
+}
+
+#[test]
+fn unreachable_url_exits_3() {
+    // A port that was free a moment ago: nothing listens there.
+    let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .and_then(|listener| listener.local_addr())
+        .expect("free port")
+        .port();
+    let url = format!("ws://127.0.0.1:{port}");
+    let output = circles(&["play", "--url", &url, "1"], None);
+    assert_exit(&output, 3);
+    let err = stderr(&output);
+    assert!(err.starts_with("error: cannot connect to "), "{err}");
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+
+    let output = circles(&["discover", "--json", "--url", &url], None);
+    assert_exit(&output, 3);
+    let json = json_stdout(&output);
+    assert_eq!(json["error"]["kind"], "transport");
+    assert_eq!(json["error"]["code"], rpc_client::client_code::CONNECT);
+}
+
+#[test]
+fn require_auth_circle_without_key_exits_4() {
+    let circle = TestCircle::start(true);
+    let output = circles(&["play", "--url", &circle.url(), "40 + 2"], None);
+    assert_exit(&output, 4);
+    assert_eq!(stdout(&output), "");
+    assert!(stderr(&output).contains("-32002"), "{}", stderr(&output));
+
+    let output = circles(&["play", "--json", "--url", &circle.url(), "40 + 2"], None);
+    assert_exit(&output, 4);
+    let json = json_stdout(&output);
+    assert_eq!(json["error"]["code"], -32002);
+    assert_eq!(json["error"]["message"], "unauthenticated");
+}
+
+#[test]
+fn wrong_expected_circle_key_exits_4_without_running_the_script() {
+    // An open circle: were the script sent after the refusal, it would run and print.
+    let circle = TestCircle::start(false);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_, key_path) = key_file(dir.path());
+    let other = SecretKey::generate().public_key().to_hex();
+    let output = circles(
+        &[
+            "play",
+            "--url",
+            &circle.url(),
+            "--key",
+            path_str(&key_path),
+            "--expect-circle-key",
+            &other,
+            r#"print("ran"); "ran""#,
+        ],
+        None,
+    );
+    assert_exit(&output, 4);
+    assert_eq!(stdout(&output), "", "the script must not run");
+    let err = stderr(&output);
+    assert!(!err.contains("ran"), "{err}");
+    assert!(
+        err.contains(&other) && err.contains(&circle.public_key()),
+        "{err}"
+    );
+
+    let output = circles(
+        &[
+            "play",
+            "--json",
+            "--url",
+            &circle.url(),
+            "--key",
+            path_str(&key_path),
+            "--expect-circle-key",
+            &other,
+            r#"print("ran"); "ran""#,
+        ],
+        None,
+    );
+    assert_exit(&output, 4);
+    let json = json_stdout(&output);
+    assert_eq!(
+        json["error"]["code"],
+        rpc_client::client_code::WRONG_CIRCLE_KEY
+    );
+    assert_eq!(json["error"]["data"]["expected"], other.as_str());
+    assert_eq!(json["error"]["data"]["got"], circle.public_key());
+}
+
+#[test]
+fn script_errors_exit_5_with_position() {
+    let circle = TestCircle::start(false);
+    let script = "let a = 1;\nlet b = ;\n";
+    let output = circles(&["play", "--json", "--url", &circle.url(), script], None);
+    assert_exit(&output, 5);
+    let json = json_stdout(&output);
+    assert_eq!(json["error"]["code"], -32010);
+    let data = &json["error"]["data"];
+    assert_eq!(data["line"], 2, "{json}");
+    let column = data["column"].as_u64().expect("column");
+    assert!(column > 0, "{json}");
+    let err = stderr(&output);
+    assert!(
+        err.starts_with(&format!(
+            "error: script compile error at line 2, column {column} (code -32010): "
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains(data["message"].as_str().expect("message")),
+        "{err}"
+    );
+
+    let output = circles(
+        &[
+            "play",
+            "--url",
+            &circle.url(),
+            "let x = 1;\nthrow \"boom\";",
+        ],
+        None,
+    );
+    assert_exit(&output, 5);
+    let err = stderr(&output);
+    assert!(err.contains("runtime error at line 2"), "{err}");
+    assert!(err.contains("boom"), "{err}");
+
+    let output = circles(&["play", "--url", &circle.url(), "loop { }"], None);
+    assert_exit(&output, 5);
+    assert!(
+        stderr(&output).contains("script limit exceeded"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn key_file_problems_exit_7_before_connecting() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let malformed = dir.path().join("bad.key");
+    std::fs::write(&malformed, "not a key\n").expect("write");
+    // The URL is never used: the key is checked first.
+    let url = "ws://127.0.0.1:1";
+    let output = circles(
+        &["play", "--url", url, "--key", path_str(&malformed), "1"],
+        None,
+    );
+    assert_exit(&output, 7);
+    assert!(stderr(&output).contains("bad.key"), "{}", stderr(&output));
+
+    let missing = dir.path().join("missing.key");
+    let output = circles(
+        &["play", "--url", url, "--key", path_str(&missing), "1"],
+        None,
+    );
+    assert_exit(&output, 7);
+    assert!(
+        stderr(&output).contains("does not exist"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    // No script.
+    assert_exit(&circles(&["play", "--url", "ws://127.0.0.1:1"], None), 2);
+    // Both a script and a file.
+    assert_exit(
+        &circles(&["play", "--url", "ws://127.0.0.1:1", "-f", "x", "1"], None),
+        2,
+    );
+    // No URL.
+    assert_exit(&circles(&["play", "1"], None), 2);
+    // A malformed circle key.
+    assert_exit(
+        &circles(
+            &[
+                "play",
+                "--url",
+                "ws://127.0.0.1:1",
+                "--key",
+                "k",
+                "--expect-circle-key",
+                "zz",
+                "1",
+            ],
+            None,
+        ),
+        2,
+    );
+    // A circle key to check but no key to sign in with.
+    let output = circles(
+        &[
+            "play",
+            "--url",
+            "ws://127.0.0.1:1",
+            "--expect-circle-key",
+            &SecretKey::generate().public_key().to_hex(),
+            "1",
+        ],
+        None,
+    );
+    assert_exit(&output, 2);
+    assert!(stderr(&output).contains("--key"), "{}", stderr(&output));
+}
+
+#[test]
+fn help_documents_the_exit_codes() {
+    for args in [&["--help"][..], &["play", "--help"][..]] {
+        let output = circles(args, None);
+        assert_exit(&output, 0);
+        let text = stdout(&output);
+        for line in [
+            "3  cannot connect",
+            "4  authentication refused",
+            "5  script error",
+            "7  key problem",
+        ] {
+            assert!(text.contains(line), "{args:?}: no {line:?} in\n{text}");
+        }
+    }
+}
+
+#[test]
+fn discover_json_is_the_spec_and_text_lists_methods() {
+    let circle = TestCircle::start(true);
+    let output = circles(&["discover", "--json", "--url", &circle.url()], None);
+    assert_exit(&output, 0);
+    let spec_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../openrpc.json");
+    let spec: Value =
+        serde_json::from_str(&std::fs::read_to_string(spec_path).expect("read openrpc.json"))
+            .expect("openrpc.json is JSON");
+    assert_eq!(json_stdout(&output), spec);
+
+    let output = circles(&["discover", "--url", &circle.url()], None);
+    assert_exit(&output, 0);
+    let text = stdout(&output);
+    let title = spec["info"]["title"].as_str().expect("title");
+    let version = spec["info"]["version"].as_str().expect("version");
+    assert!(text.starts_with(&format!("{title} {version}")), "{text}");
+    for method in spec["methods"].as_array().expect("methods") {
+        let name = method["name"].as_str().expect("name");
+        let summary = method["summary"].as_str().expect("summary");
+        assert!(
+            text.lines()
+                .any(|line| line.trim_start().starts_with(name) && line.ends_with(summary)),
+            "no line for {name} in\n{text}"
+        );
+    }
+}
