@@ -1,40 +1,22 @@
 // End-to-end test of the web console (console/) in real headless Chromium,
 // against a real circle that serves the console on its own port.
 //
-//   node tools/console-e2e.mjs [URL]
+//   node tools/console-e2e.mjs URL
 //
-// URL: the circle (ws://127.0.0.1:PORT or http://127.0.0.1:PORT/) serving the
-// console with a built pkg/. Without it, this starts one itself:
-// target/debug/examples/test_circle --console console (build it first with
-// `cargo build -p rpc-server --example test_circle`, and the client with
-// tools/wasm.sh, which runs this test too). Needs `npm ci` in tools/ and
-// Debian's chromium (CHROMIUM=/path overrides /usr/bin/chromium).
+// URL: a circle (ws://127.0.0.1:PORT or http://127.0.0.1:PORT/) that requires
+// sign-in and serves the console with a built pkg/, e.g. one started by
+// `launcher --console-dir console` (tools/wasm.sh builds pkg/, starts such a
+// circle and runs this test). Needs `npm ci` in tools/ and Debian's chromium
+// (CHROMIUM=/path overrides /usr/bin/chromium).
 // A screenshot of the page showing a result goes to target/console-e2e.png.
 
-import { spawn } from "node:child_process";
-import { once } from "node:events";
 import { mkdirSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const TIMEOUT_MS = 15_000;
-
-async function startCircle() {
-  const binary = join(root, "target/debug/examples/test_circle");
-  const child = spawn(binary, ["--console", join(root, "console")], {
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  child.on("error", (error) => {
-    console.error(`cannot start ${binary}: ${error.message}`);
-    process.exit(1);
-  });
-  const lines = createInterface({ input: child.stdout });
-  const [first] = await once(lines, "line");
-  return { url: first.trim(), stop: () => child.kill("SIGTERM") };
-}
 
 function pageUrl(url) {
   const parsed = new URL(url);
@@ -59,7 +41,11 @@ function assert(condition, message) {
   if (!condition) throw new Error(message);
 }
 
-const circle = process.argv[2] ? { url: process.argv[2], stop: () => {} } : await startCircle();
+if (!process.argv[2]) {
+  console.error("usage: node tools/console-e2e.mjs URL (see the comment at the top)");
+  process.exit(2);
+}
+const circle = { url: process.argv[2] };
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
   args: ["--headless", "--no-sandbox", "--disable-gpu"],
@@ -183,6 +169,5 @@ try {
   exitCode = failed === 0 ? 0 : 1;
 } finally {
   await browser.close();
-  circle.stop();
 }
 process.exit(exitCode);

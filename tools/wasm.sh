@@ -9,8 +9,8 @@
 #      wasm-opt, playwright-core). Installs only what is missing.
 #   2. the client: cargo build --release, wasm-bindgen --target web into
 #      console/pkg/, wasm-opt -Oz, and the bundle's size (raw and gzip).
-#   3. a circle (rpc-server's example test_circle: require_auth, a free port on
-#      127.0.0.1) that also serves the console; stopped on exit.
+#   3. a circle started by the launcher (require_auth, a free port on 127.0.0.1,
+#      a temp data folder) that also serves the console; stopped on exit.
 #   4. the wasm-bindgen-test tests (rpc-client/tests/web.rs) in headless Chromium.
 #   5. the console's end-to-end test (tools/console-e2e.mjs, playwright-core).
 #
@@ -62,8 +62,8 @@ cleanup() {
         kill "$SERVER_PID" 2>/dev/null || true
         wait "$SERVER_PID" 2>/dev/null || true
     fi
-    if [[ -n "$SERVER_LOG" ]]; then
-        rm -f "$SERVER_LOG"
+    if [[ -n "${WORLD:-}" ]]; then
+        rm -rf "$WORLD"
     fi
 }
 trap cleanup EXIT
@@ -248,27 +248,26 @@ if $BUILD_ONLY; then
 fi
 
 # --- 3. a circle to test against --------------------------------------------
-step "start a test circle on 127.0.0.1"
-cargo build --quiet -p rpc-server --example test_circle
-SERVER_LOG="$(mktemp -t circles-wasm-XXXXXX.log)"
-"$ROOT/target/debug/examples/test_circle" --console "$ROOT/console" >"$SERVER_LOG" 2>&1 &
+step "start a circle with the launcher on 127.0.0.1"
+cargo build --quiet -p launcher
+WORLD="$(mktemp -d -t circles-wasm-XXXXXX)"
+SERVER_LOG="$WORLD/launcher.log"
+mkdir -p "$WORLD/scripts"
+PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+cat >"$WORLD/circles.json" <<JSON
+[{ "id": "browser", "port": $PORT, "db_path": "data", "rhai_path": "scripts" }]
+JSON
+"$ROOT/target/debug/launcher" --config "$WORLD/circles.json" --console-dir "$ROOT/console" \
+    >"$SERVER_LOG" 2>&1 &
 SERVER_PID=$!
-URL=""
 for _ in $(seq 1 300); do
-    URL="$(head -n 1 "$SERVER_LOG")"
-    if [[ "$URL" == ws://* ]]; then break; fi
-    kill -0 "$SERVER_PID" 2>/dev/null || die "the test circle exited: $(cat "$SERVER_LOG")"
-    URL=""
+    if grep -q '^ready:' "$SERVER_LOG"; then break; fi
+    kill -0 "$SERVER_PID" 2>/dev/null || die "the launcher exited: $(cat "$SERVER_LOG")"
     sleep 0.1
 done
-[[ -n "$URL" ]] || die "the test circle did not report its URL in 30 s"
-PORT="${URL##*:}"
-# It prints the URL once it listens; make sure the port answers.
-for _ in $(seq 1 50); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then break; fi
-    sleep 0.1
-done
-note "circle at $URL (pid $SERVER_PID); console at http://127.0.0.1:$PORT/"
+grep -q '^ready:' "$SERVER_LOG" || die "the launcher did not start its circle in 30 s"
+URL="ws://127.0.0.1:$PORT"
+note "circle at $URL (launcher pid $SERVER_PID); console at http://127.0.0.1:$PORT/"
 
 # --- 4. wasm tests in the browser -------------------------------------------
 step "wasm-bindgen-test in headless Chromium"
