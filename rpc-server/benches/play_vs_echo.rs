@@ -4,7 +4,8 @@
 //!
 //!     cargo bench -p rpc-server --bench play_vs_echo
 //!
-//! Environment: BENCH_CONNECTIONS (default 32), BENCH_SECONDS per phase (default 3).
+//! Environment: BENCH_CONNECTIONS (default 32), BENCH_SECONDS per phase (default 2),
+//! BENCH_ROUNDS (default 5; the ratios printed last are medians over rounds).
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -19,18 +20,11 @@ const SCRIPT: &str = "40 + 2";
 
 #[derive(Clone, Copy)]
 enum Call {
-    Echo,
-    Play,
+    Echo = 0,
+    Play = 1,
 }
 
 impl Call {
-    fn name(self) -> &'static str {
-        match self {
-            Call::Echo => "echo",
-            Call::Play => "play",
-        }
-    }
-
     async fn once(self, client: &WsClient) -> Result<(), jsonrpsee::core::ClientError> {
         let method = match self {
             Call::Echo => "bench_echo",
@@ -98,6 +92,11 @@ async fn measure(
     })
 }
 
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
 fn print_row(label: &str, figures: &Figures) {
     println!(
         "{label:<28} {:>10.0} calls/s   p50 {:>8.1} µs   p99 {:>8.1} µs",
@@ -110,7 +109,8 @@ fn print_row(label: &str, figures: &Figures) {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let connections = env_or("BENCH_CONNECTIONS", 32) as usize;
-    let seconds = env_or("BENCH_SECONDS", 3);
+    let seconds = env_or("BENCH_SECONDS", 2);
+    let rounds = env_or("BENCH_ROUNDS", 5).max(1);
 
     let settings = CircleSettings {
         require_auth: false,
@@ -131,22 +131,55 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let url = server.url();
 
     println!(
-        "circles play vs echo: {connections} connections, {seconds} s per phase, script {SCRIPT:?}"
+        "circles play vs echo: {connections} connections, {rounds} rounds of {seconds} s per phase, script {SCRIPT:?}"
     );
-    let mut results = Vec::new();
-    for (label, conns) in [("concurrent", connections), ("single connection", 1)] {
-        for call in [Call::Echo, Call::Play] {
-            let figures = measure(&url, call, conns, seconds).await?;
-            print_row(&format!("{} {label}", call.name()), &figures);
-            results.push(figures);
+    // Rounds alternate which call goes first, and the figures are medians over rounds, so
+    // that drift in the machine's load weighs on both calls alike.
+    let mut throughput_ratios = Vec::new();
+    let mut p50_ratios = Vec::new();
+    for round in 0..rounds {
+        let order = if round % 2 == 0 {
+            [Call::Echo, Call::Play]
+        } else {
+            [Call::Play, Call::Echo]
+        };
+        let mut concurrent = [None, None];
+        let mut single = [None, None];
+        for call in order {
+            concurrent[call as usize] = Some(measure(&url, call, connections, seconds).await?);
+            single[call as usize] = Some(measure(&url, call, 1, seconds).await?);
         }
+        let [Some(echo), Some(play)] = concurrent else {
+            unreachable!("both calls were measured")
+        };
+        let [Some(echo_1), Some(play_1)] = single else {
+            unreachable!("both calls were measured")
+        };
+        println!("round {}:", round + 1);
+        print_row(&format!("echo, {connections} connections"), &echo);
+        print_row(&format!("play, {connections} connections"), &play);
+        print_row("echo, 1 connection", &echo_1);
+        print_row("play, 1 connection", &play_1);
+        throughput_ratios.push(play.calls_per_sec / echo.calls_per_sec);
+        p50_ratios.push(play_1.p50.as_secs_f64() / echo_1.p50.as_secs_f64());
     }
-    let throughput_ratio = results[1].calls_per_sec / results[0].calls_per_sec;
-    let single_p50_ratio = results[3].p50.as_secs_f64() / results[2].p50.as_secs_f64();
+    let show = |ratios: &[f64]| {
+        ratios
+            .iter()
+            .map(|r| format!("{r:.2}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
     println!(
-        "play/echo throughput ({connections} connections): {throughput_ratio:.2}  (target >= 0.80)"
+        "play/echo throughput ({connections} connections): median {:.2} of [{}]  (target >= 0.80)",
+        median(&mut throughput_ratios),
+        show(&throughput_ratios)
     );
-    println!("play/echo p50 latency (1 connection):      {single_p50_ratio:.2}  (target <= 1.20)");
+    println!(
+        "play/echo p50 latency (1 connection):      median {:.2} of [{}]  (target <= 1.20)",
+        median(&mut p50_ratios),
+        show(&p50_ratios)
+    );
     server.stop().await;
     Ok(())
 }

@@ -2,7 +2,7 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -162,6 +162,7 @@ impl SandboxBuilder {
             circle_public_key: self.circle.public_key.as_str().into(),
             max_time: Duration::from_millis(self.limits.max_time_ms),
             max_log_bytes: self.limits.max_log_bytes,
+            in_flight: AtomicUsize::new(0),
         });
 
         let (tx, rx) = crossbeam_channel::bounded::<Job>(self.limits.queue);
@@ -237,10 +238,17 @@ impl Sandbox {
         script: String,
         caller: Caller,
     ) -> impl Future<Output = Result<Outcome, ScriptError>> + Send + 'static {
+        // Watching for the reply only pays when this run starts at once (a worker is
+        // free); behind other runs it would take CPU time from them.
+        let spin = if self.shared.in_flight.load(Ordering::Relaxed) < self.limits.workers {
+            REPLY_SPIN
+        } else {
+            Duration::ZERO
+        };
         let submitted = self.submit(script, caller);
         async move {
             let mut reply = submitted?;
-            let spin_until = Instant::now() + REPLY_SPIN;
+            let spin_until = Instant::now() + spin;
             loop {
                 match reply.try_recv() {
                     Ok(result) => return result,
@@ -278,7 +286,10 @@ impl Sandbox {
             reply,
         };
         match self.tx.try_send(job) {
-            Ok(()) => Ok(rx),
+            Ok(()) => {
+                self.shared.in_flight.fetch_add(1, Ordering::Relaxed);
+                Ok(rx)
+            }
             Err(TrySendError::Full(_)) => Err(ScriptError::limit_exceeded(
                 LimitKind::Busy,
                 format!(
@@ -330,6 +341,8 @@ struct Shared {
     circle_public_key: ImmutableString,
     max_time: Duration,
     max_log_bytes: usize,
+    /// Runs queued or running: a hint for whether waiting callers should spin.
+    in_flight: AtomicUsize,
 }
 
 /// `caller_public_key()`, `circle_id()`, `circle_public_key()`: read from the run's context,
@@ -370,11 +383,12 @@ fn apply_restrictions(engine: &mut Engine, limits: &Limits, has_resolver: bool) 
 
 fn worker_loop(shared: &Shared, rx: &Receiver<Job>) {
     while let Some(job) = next_job(rx) {
-        if job.reply.is_closed() {
-            continue; // the caller went away before the run started
+        if !job.reply.is_closed() {
+            // (else the caller went away before the run started)
+            let result = run_job(shared, job.script, &job.caller);
+            let _ = job.reply.send(result);
         }
-        let result = run_job(shared, job.script, &job.caller);
-        let _ = job.reply.send(result);
+        shared.in_flight.fetch_sub(1, Ordering::Relaxed);
     }
     tracing::debug!("sandbox worker stopped");
 }
