@@ -6,6 +6,7 @@
 //! exactly as long as its connection: nothing to clean up, no global map that
 //! grows with connection churn.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
@@ -36,9 +37,28 @@ pub struct SessionState {
     pub caller: Option<PublicKey>,
 }
 
+/// Sessions alive in this process (see [`Session::live`]).
+static LIVE_SESSIONS: AtomicUsize = AtomicUsize::new(0);
+
 /// A connection's session, shared by the calls made on it.
 #[derive(Debug, Default, Clone)]
-pub struct Session(Arc<Mutex<SessionState>>);
+pub struct Session(Arc<Counted>);
+
+#[derive(Debug)]
+struct Counted(Mutex<SessionState>);
+
+impl Default for Counted {
+    fn default() -> Self {
+        LIVE_SESSIONS.fetch_add(1, Ordering::Relaxed);
+        Counted(Mutex::default())
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        LIVE_SESSIONS.fetch_sub(1, Ordering::Relaxed);
+    }
+}
 
 impl Session {
     /// Locks the state. A poisoned lock (a panic while it was held) still
@@ -46,8 +66,15 @@ impl Session {
     /// half-written.
     pub fn lock(&self) -> MutexGuard<'_, SessionState> {
         self.0
+            .0
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// How many sessions this process holds, across all circles: one per open
+    /// connection. For tests and metrics (a count that only grows is a leak).
+    pub fn live() -> usize {
+        LIVE_SESSIONS.load(Ordering::Relaxed)
     }
 }
 
