@@ -247,3 +247,34 @@ fn the_web_console_is_served_on_each_circle_port() {
         assert!(page.contains("<title>"), "the console page: {page}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_a_running_script_finish_then_exits_0() {
+    let mut world = World::new(&["alpha"]);
+    world.circles[0]["require_auth"] = json!(false);
+    world.circles[0]["limits"] = json!({"max_operations": 1_000_000_000u64, "max_time_ms": 5000});
+    let launcher = world.launch();
+    let url = launcher.row("alpha").url.clone();
+    let circle = rpc_client::connect(&url).await.expect("connects");
+    let running = tokio::spawn(async move {
+        circle
+            .play(r#"let t = timestamp(); while t.elapsed < 0.7 {} store::set("done", true); "finished""#)
+            .await
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let pid = launcher.child.id();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    let answer = running.await.expect("task");
+    assert_eq!(
+        answer
+            .expect("the running script finished and answered")
+            .output,
+        "finished"
+    );
+    assert_eq!(launcher.wait_exit(), Some(0), "exit 0 after SIGTERM");
+    assert!(!support::listening(world.port(0)), "no longer listening");
+}

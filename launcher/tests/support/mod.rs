@@ -172,6 +172,13 @@ impl Launcher {
     }
 }
 
+impl Launcher {
+    /// Waits for the launcher to exit on its own; its exit code.
+    pub fn wait_exit(mut self) -> Option<i32> {
+        self.child.wait().expect("launcher exits").code()
+    }
+}
+
 impl Drop for Launcher {
     fn drop(&mut self) {
         let _ = self.child.kill();
