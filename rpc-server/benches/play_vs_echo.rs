@@ -5,7 +5,8 @@
 //!     cargo bench -p rpc-server --bench play_vs_echo
 //!
 //! Environment: BENCH_CONNECTIONS (default 32), BENCH_SECONDS per phase (default 2),
-//! BENCH_ROUNDS (default 5; the ratios printed last are medians over rounds).
+//! BENCH_ROUNDS (default 5; the ratios printed last are medians over rounds), BENCH_WORKERS
+//! (sandbox worker threads; default: the machine's parallelism).
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -112,10 +113,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let seconds = env_or("BENCH_SECONDS", 2);
     let rounds = env_or("BENCH_ROUNDS", 5).max(1);
 
-    let settings = CircleSettings {
+    let mut settings = CircleSettings {
         require_auth: false,
         ..CircleSettings::new("bench")
     };
+    if let Some(workers) = std::env::var("BENCH_WORKERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        settings.limits.workers = workers;
+    }
     let mut module = rpc_server::rpc_module(Circle::new(settings, &SecretKey::generate())?)?;
     // The ceiling: a method that does nothing but answer, through the same
     // server, middleware and client.
