@@ -186,9 +186,47 @@ pub enum StoreError {
         /// What is wrong with it.
         reason: String,
     },
+    /// The entry under `key` was written by someone else: only its author may replace or
+    /// delete it.
+    #[error(
+        "{key:?} belongs to {}: only its author may change or delete it",
+        owner_name(owner)
+    )]
+    NotOwner {
+        /// The entry's key.
+        key: String,
+        /// The entry's author.
+        owner: String,
+    },
     /// The database failed (I/O error, full disk, …).
     #[error("store storage error: {0}")]
     Storage(#[from] redb::Error),
+}
+
+fn owner_name(owner: &str) -> &str {
+    if owner.is_empty() {
+        "an anonymous caller"
+    } else {
+        owner
+    }
+}
+
+/// Refuses a change of `key` by `author` when the stored entry has another author.
+fn check_owner(
+    table: &impl redb::ReadableTable<&'static str, &'static [u8]>,
+    key: &str,
+    author: &str,
+) -> Result<(), StoreError> {
+    if let Some(bytes) = table.get(key).map_err(storage)? {
+        let owner = decode(key, bytes.value())?.author;
+        if owner != author {
+            return Err(StoreError::NotOwner {
+                key: key.to_owned(),
+                owner,
+            });
+        }
+    }
+    Ok(())
 }
 
 fn storage(e: impl Into<redb::Error>) -> StoreError {
@@ -240,8 +278,9 @@ impl Store {
         &self.inner.path
     }
 
-    /// Writes `value` under `key` by `author` (replacing any previous entry) and returns the
-    /// entry as stored. Durable when it returns.
+    /// Writes `value` under `key` by `author` and returns the entry as stored. An existing
+    /// entry is replaced only if `author` wrote it ([`StoreError::NotOwner`] otherwise).
+    /// Durable when it returns.
     pub fn set(&self, key: &str, value: &Value, author: &str) -> Result<Entry, StoreError> {
         check_key(key)?;
         if author.len() > MAX_AUTHOR_BYTES {
@@ -271,6 +310,7 @@ impl Store {
         let txn = self.inner.db.begin_write().map_err(storage)?;
         {
             let mut table = txn.open_table(ENTRIES).map_err(storage)?;
+            check_owner(&table, key, author)?;
             table.insert(key, bytes.as_slice()).map_err(storage)?;
         }
         txn.commit().map_err(storage)?;
@@ -291,12 +331,14 @@ impl Store {
         found.map(|bytes| decode(key, bytes.value())).transpose()
     }
 
-    /// Removes the entry under `key`; `true` if there was one. Durable when it returns.
-    pub fn delete(&self, key: &str) -> Result<bool, StoreError> {
+    /// Removes the entry under `key` for `author`, who must have written it
+    /// ([`StoreError::NotOwner`] otherwise); `true` if there was one. Durable when it returns.
+    pub fn delete(&self, key: &str, author: &str) -> Result<bool, StoreError> {
         check_key(key)?;
         let txn = self.inner.db.begin_write().map_err(storage)?;
         let existed = {
             let mut table = txn.open_table(ENTRIES).map_err(storage)?;
+            check_owner(&table, key, author)?;
             table.remove(key).map_err(storage)?.is_some()
         };
         txn.commit().map_err(storage)?;

@@ -67,8 +67,9 @@ pub fn module(store: Store) -> Module {
         "delete",
         move |ctx: NativeCallContext, key: ImmutableString| -> RhaiResult<bool> {
             let at = ctx.call_position();
-            caller("delete", at)?;
-            s.delete(&key).map_err(|e| failed("delete", &e, at))
+            let author = caller("delete", at)?;
+            s.delete(&key, &author)
+                .map_err(|e| failed("delete", &e, at))
         },
     );
 

@@ -135,9 +135,18 @@ async fn the_author_comes_from_the_call_context_not_the_script() {
     assert_eq!(c.store.get("k").expect("get").expect("k").author, ALICE);
     assert_eq!(c.store.get("k2").expect("get").expect("k2").author, BOB);
 
-    // Bob overwriting Alice's entry makes him its author.
-    c.ok(r#"store::set("k", 2)"#, BOB).await;
-    assert_eq!(c.store.get("k").expect("get").expect("k").author, BOB);
+    // Bob cannot overwrite or delete Alice's entry; she can.
+    for script in [r#"store::set("k", 2)"#, r#"store::delete("k")"#] {
+        let err = c
+            .sandbox
+            .run(script.into(), Caller::new(BOB))
+            .await
+            .expect_err("not bob's entry");
+        assert!(err.to_string().contains("only its author"), "{err}");
+    }
+    c.ok(r#"store::set("k", 2)"#, ALICE).await;
+    let entry = c.store.get("k").expect("get").expect("k");
+    assert_eq!((entry.value, entry.author.as_str()), (json!(2), ALICE));
 
     // An anonymous caller writes with an empty author.
     let out = c
@@ -178,7 +187,7 @@ async fn delete_and_list() {
     let out = c
         .ok(
             r#"[store::delete("a"), store::delete("a"), store::list("a").len()]"#,
-            ALICE,
+            BOB,
         )
         .await;
     assert_eq!(out, json!([true, false, 3]));

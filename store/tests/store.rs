@@ -60,13 +60,14 @@ fn entries_survive_close_and_reopen() {
     assert_eq!(store.get("anon").expect("get"), Some(second));
     assert_eq!(store.get("missing").expect("get"), None);
 
-    // Overwriting replaces value, author and time.
-    let third = store.set("profile", &json!(7), BOB).expect("set");
+    // The author overwriting replaces value and time.
+    let third = store.set("profile", &json!(7), ALICE).expect("set");
     drop(store);
     let store = open(&dir);
     let got = store.get("profile").expect("get").expect("present");
     assert_eq!(got, third);
-    assert_eq!((got.value, got.author.as_str()), (json!(7), BOB));
+    assert_eq!((got.value, got.author.as_str()), (json!(7), ALICE));
+    assert!(got.written_at >= first.written_at);
 }
 
 #[test]
@@ -108,7 +109,7 @@ fn list_scans_a_prefix_in_key_order() {
     assert_eq!(list("", 1), ["a"]);
     assert!(list("a", 0).is_empty());
     // Deleted keys disappear from listings.
-    assert!(store.delete("a/1").expect("delete"));
+    assert!(store.delete("a/1", ALICE).expect("delete"));
     assert_eq!(list("a/", 100), ["a/2"]);
 }
 
@@ -119,9 +120,9 @@ fn delete_removes_durably() {
         let store = open(tmp.path());
         store.set("k", &json!(1), ALICE).expect("set");
         store.set("keep", &json!(2), ALICE).expect("set");
-        assert!(store.delete("k").expect("delete"));
-        assert!(!store.delete("k").expect("delete again"));
-        assert!(!store.delete("never").expect("delete missing"));
+        assert!(store.delete("k", ALICE).expect("delete"));
+        assert!(!store.delete("k", ALICE).expect("delete again"));
+        assert!(!store.delete("never", ALICE).expect("delete missing"));
         assert_eq!(store.get("k").expect("get"), None);
     }
     let store = open(tmp.path());
@@ -141,7 +142,7 @@ fn invalid_keys_and_oversized_values_are_refused_without_losing_data() {
         for err in [
             store.set(key, &json!(1), ALICE).expect_err("set"),
             store.get(key).expect_err("get"),
-            store.delete(key).expect_err("delete"),
+            store.delete(key, ALICE).expect_err("delete"),
         ] {
             assert!(matches!(err, StoreError::KeyInvalid(_)), "{err:?}");
         }
@@ -321,4 +322,41 @@ fn acknowledged_writes_survive_kill_9() {
             .unwrap_or_else(|| panic!("{key} lost"));
         assert_eq!((entry.value, entry.author.as_str()), (json!(i), ALICE));
     }
+}
+
+#[test]
+fn only_the_author_replaces_or_deletes_an_entry() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let store = open(tmp.path());
+    store.set("mine", &json!("alice's"), ALICE).expect("set");
+    let bob = BOB.to_owned();
+    for err in [
+        store
+            .set("mine", &json!("bob's"), &bob)
+            .expect_err("bob cannot replace it"),
+        store
+            .set("mine", &json!("anon"), "")
+            .expect_err("nor can an anonymous caller"),
+    ] {
+        assert!(
+            matches!(&err, StoreError::NotOwner { owner, .. } if owner == ALICE),
+            "{err:?}"
+        );
+    }
+    let err = store
+        .delete("mine", &bob)
+        .expect_err("bob cannot delete it");
+    assert!(err.to_string().contains("only its author"), "{err}");
+    let entry = store.get("mine").expect("get").expect("still there");
+    assert_eq!(
+        (entry.value, entry.author.as_str()),
+        (json!("alice's"), ALICE)
+    );
+    store
+        .set("mine", &json!("updated"), ALICE)
+        .expect("the author replaces it");
+    assert!(store.delete("mine", ALICE).expect("the author deletes it"));
+    store
+        .set("mine", &json!("bob's now"), &bob)
+        .expect("a free key is anyone's");
 }
