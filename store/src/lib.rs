@@ -49,10 +49,10 @@
 //!
 //! | function | result |
 //! | --- | --- |
-//! | `store::set(key, value)` | `()`; `value` is `()`, a bool, int, float, string, array or object map (nested); anything else is a runtime error |
+//! | `store::set(key, value)` | `()`; `value` is `()`, a bool, int, float, string, array or object map (nested); anything else is a runtime error; an existing entry may be replaced only by its author |
 //! | `store::get(key)` | the value, or `()` when there is no entry |
 //! | `store::entry(key)` | `#{key, value, author, written_at}`, or `()` |
-//! | `store::delete(key)` | `true` if there was an entry |
+//! | `store::delete(key)` | `true` if there was an entry; only the entry's author may delete it |
 //! | `store::list(prefix)` | array of entry maps whose key starts with `prefix`, in key order, at most [`rhai::MAX_LIST`] (1 000) |
 //! | `store::list(prefix, limit)` | the same, at most `limit` (capped at 1 000; a negative limit is an error) |
 //!
