@@ -28,6 +28,10 @@ pub struct ServerLimits {
     pub ping_interval_secs: u64,
     /// Seconds without traffic or pong before a connection is closed (default 120).
     pub idle_timeout_secs: u64,
+    /// Web origins (`"https://app.example"`) whose pages may use this circle besides its own
+    /// console and pages on this machine (loopback); `"*"` allows every page. Requests
+    /// without an `Origin` header (non-browser clients) are always allowed.
+    pub allowed_origins: Vec<String>,
 }
 
 impl Default for ServerLimits {
@@ -38,6 +42,7 @@ impl Default for ServerLimits {
             max_batch_calls: 32,
             ping_interval_secs: 30,
             idle_timeout_secs: 120,
+            allowed_origins: Vec::new(),
         }
     }
 }

@@ -4,6 +4,7 @@
 mod circle;
 mod config;
 mod console;
+mod origin;
 mod session;
 
 use std::net::SocketAddr;
@@ -15,6 +16,7 @@ use jsonrpsee::server::{Server, ServerHandle};
 pub use circle::{Circle, CircleSettings};
 pub use config::{InvalidServerLimits, ServerLimits};
 pub use console::{ConsoleDir, ConsoleLayer, ConsoleService};
+pub use origin::{OriginGuard, OriginLayer};
 pub use session::{Challenge, Session, SessionLayer, SessionState};
 
 /// Why a circle could not start.
@@ -116,7 +118,11 @@ async fn serve_inner<C: Send + Sync + 'static>(
     }
     let server = Server::builder()
         .set_config(limits.to_server_config())
-        .set_http_middleware(tower::ServiceBuilder::new().layer(ConsoleLayer::new(console)))
+        .set_http_middleware(
+            tower::ServiceBuilder::new()
+                .layer(OriginLayer::new(limits.allowed_origins.clone()))
+                .layer(ConsoleLayer::new(console)),
+        )
         .set_rpc_middleware(
             RpcServiceBuilder::new()
                 .layer_fn(move |service| SessionLayer::new(service, max_batch_calls)),
