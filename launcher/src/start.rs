@@ -45,6 +45,8 @@ pub struct StartedCircle {
     pub config: CircleConfig,
     pub public_key: PublicKey,
     pub server: RunningCircle,
+    /// The circle's store, kept to close it cleanly at shutdown (see [`crate::stop_all`]).
+    pub store: Store,
 }
 
 /// Starts `config`'s circle: creates its db_path and identity on first start, opens its
@@ -59,6 +61,7 @@ pub async fn start_circle(
     })?;
     let key = load_or_create_identity(&config.db_path)?;
     let store = Store::open(&config.db_path)?;
+    let our_store = store.clone();
     let library = ScriptLibrary::new(&config.rhai_path)
         .map_err(|source| StartError::Library {
             path: config.rhai_path.clone(),
@@ -83,17 +86,25 @@ pub async fn start_circle(
         config: config.clone(),
         public_key: key.public_key(),
         server,
+        store: our_store,
     })
 }
 
 /// Creates `path` (and missing parents) readable by its owner only: it holds the
 /// circle's secret key and data.
+/// An existing directory is made owner-only too.
 fn create_private_dir(path: &Path) -> std::io::Result<()> {
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);
     #[cfg(unix)]
     std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(path)
+    builder.create(path)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
 }
 
 /// The circle's identity key: created in `db_path` on first start, reused afterwards.

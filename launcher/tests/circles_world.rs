@@ -27,6 +27,10 @@ async fn a_stored_value_survives_a_restart_with_its_author_and_stays_in_its_circ
     .expect("play stores a value");
     assert_eq!(stored.output, "stored");
     assert_eq!(launcher.signal("TERM"), Some(0), "SIGTERM exits 0");
+    assert!(
+        !support::needs_repair(&alpha.db_path.join("store.redb")),
+        "the store was closed cleanly"
+    );
 
     let launcher = world.launch();
     let alpha = launcher.row("alpha").clone();
@@ -62,6 +66,13 @@ async fn a_stored_value_survives_a_restart_with_its_author_and_stays_in_its_circ
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn identities_are_stable_across_restarts_different_per_circle_and_owner_only() {
     let world = World::new(&["alpha", "beta"]);
+    // A db_path that exists already is made owner-only too.
+    std::fs::create_dir_all(world.path("data/beta")).expect("mkdir");
+    std::fs::set_permissions(
+        world.path("data/beta"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .expect("chmod");
     let first = world.launch();
     let (alpha, beta) = (first.row("alpha").clone(), first.row("beta").clone());
     assert_ne!(alpha.public_key, beta.public_key);
@@ -83,6 +94,17 @@ async fn identities_are_stable_across_restarts_different_per_circle_and_owner_on
             0o700,
             "{} is owner-only",
             row.db_path.display()
+        );
+        let store = row.db_path.join("store.redb");
+        let store_mode = std::fs::metadata(&store)
+            .expect("store")
+            .permissions()
+            .mode();
+        assert_eq!(
+            store_mode & 0o777,
+            0o600,
+            "{} is owner-only",
+            store.display()
         );
     }
 

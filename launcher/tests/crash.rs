@@ -31,6 +31,10 @@ async fn acknowledged_writes_survive_kill_9() {
         assert_eq!(ack.output, "ok");
         // Killed at once after the acknowledgement: no shutdown, no flush.
         assert_eq!(launcher.signal("KILL"), None, "killed by the signal");
+        assert!(
+            support::needs_repair(&world.path("data/alpha/store.redb")),
+            "redb sees the unclean stop (and recovers)"
+        );
     }
     let launcher = world.launch();
     let all = play_as(

@@ -264,6 +264,17 @@ impl Store {
             path: path.clone(),
             source,
         })?;
+        // The circle's data is its own: owner-only, whatever the umask.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).map_err(
+                |source| StoreError::Io {
+                    path: path.clone(),
+                    source,
+                },
+            )?;
+        }
         // Create the table once, so that readers always find it.
         let txn = db.begin_write().map_err(storage)?;
         txn.open_table(ENTRIES).map_err(storage)?;
@@ -276,6 +287,13 @@ impl Store {
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.inner.path
+    }
+
+    /// How many `Store` values share this database (this one included). The database
+    /// closes, cleanly, when the last one is dropped: a caller that shuts a circle down
+    /// waits for its own to be the last.
+    pub fn handles(&self) -> usize {
+        Arc::strong_count(&self.inner)
     }
 
     /// Writes `value` under `key` by `author` and returns the entry as stored. An existing

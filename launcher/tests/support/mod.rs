@@ -14,12 +14,21 @@ use serde_json::{Value, json};
 
 pub const LAUNCHER: &str = env!("CARGO_BIN_EXE_launcher");
 
-/// A port nobody listens on right now.
+/// A port nobody listens on right now, never the same twice in this test binary (tests
+/// run in parallel, and the OS may hand a just-released port out again).
 pub fn free_port() -> u16 {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .and_then(|l| l.local_addr())
-        .expect("a free loopback port")
-        .port()
+    static HANDED_OUT: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .and_then(|l| l.local_addr())
+            .expect("a free loopback port")
+            .port();
+        if !handed_out.contains(&port) {
+            handed_out.push(port);
+            return port;
+        }
+    }
 }
 
 pub fn listening(port: u16) -> bool {
@@ -213,4 +222,17 @@ pub fn run_launcher(args: &[&str]) -> Output {
         .args(args)
         .output()
         .expect("launcher runs")
+}
+
+/// Whether redb must repair the database before use (it was not closed cleanly).
+pub fn needs_repair(path: &std::path::Path) -> bool {
+    use circles_store::redb;
+    let repaired = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = repaired.clone();
+    let db = redb::Database::builder()
+        .set_repair_callback(move |_| flag.store(true, std::sync::atomic::Ordering::SeqCst))
+        .open(path)
+        .expect("the store opens");
+    drop(db);
+    repaired.load(std::sync::atomic::Ordering::SeqCst)
 }
