@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
 
 use crate::config::CircleConfig;
 use crate::error::ConfigError;
@@ -20,8 +21,9 @@ pub fn validate(file: &str, circles: &[CircleConfig]) -> Vec<ConfigError> {
     for (i, circle) in circles.iter().enumerate() {
         check_fields(file, i, circle, &mut errors);
     }
-    check_unique(file, circles, &mut errors);
-    check_db_paths_apart(file, circles, &mut errors);
+    let places: Vec<Places> = circles.iter().map(Places::of).collect();
+    check_unique(file, circles, &places, &mut errors);
+    check_paths_apart(file, circles, &places, &mut errors);
     for (i, circle) in circles.iter().enumerate() {
         check_machine(file, i, circle, &mut errors);
     }
@@ -71,8 +73,48 @@ fn check_fields(file: &str, i: usize, circle: &CircleConfig, errors: &mut Vec<Co
     }
 }
 
+/// Where a circle's directories really are: symlinks in the part that exists already are
+/// followed, so that two spellings of one directory compare equal.
+struct Places {
+    db_path: PathBuf,
+    rhai_path: PathBuf,
+}
+
+impl Places {
+    fn of(circle: &CircleConfig) -> Places {
+        Places {
+            db_path: real_path(&circle.db_path),
+            rhai_path: real_path(&circle.rhai_path),
+        }
+    }
+}
+
+/// `path` with its longest existing ancestor canonicalized (the rest, still to be created,
+/// appended as written).
+fn real_path(path: &Path) -> PathBuf {
+    let mut existing = path;
+    let mut rest = Vec::new();
+    loop {
+        if let Ok(real) = existing.canonicalize() {
+            return rest.iter().rev().fold(real, |acc, part| acc.join(part));
+        }
+        match (existing.parent(), existing.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name.to_owned());
+                existing = parent;
+            }
+            _ => return path.to_path_buf(),
+        }
+    }
+}
+
 /// Ids, ports and db_paths appear once each; a repeat names the first holder.
-fn check_unique(file: &str, circles: &[CircleConfig], errors: &mut Vec<ConfigError>) {
+fn check_unique(
+    file: &str,
+    circles: &[CircleConfig],
+    places: &[Places],
+    errors: &mut Vec<ConfigError>,
+) {
     let mut ids = HashMap::new();
     let mut ports = HashMap::new();
     let mut db_paths = HashMap::new();
@@ -101,25 +143,56 @@ fn check_unique(file: &str, circles: &[CircleConfig], errors: &mut Vec<ConfigErr
         );
         repeat(
             "db_path",
-            db_paths.insert(&circle.db_path, i),
+            db_paths.insert(&places[i].db_path, i),
             format!("db_path {}", circle.db_path.display()),
         );
     }
 }
 
-/// A db_path inside another circle's would let one circle's files sit in the other's.
-fn check_db_paths_apart(file: &str, circles: &[CircleConfig], errors: &mut Vec<ConfigError>) {
-    for (i, inner) in circles.iter().enumerate() {
-        for (j, outer) in circles.iter().enumerate() {
-            if i != j && inner.db_path != outer.db_path && inner.db_path.starts_with(&outer.db_path)
-            {
+/// A db_path inside another circle's would let one circle's files sit in the other's; a
+/// script library inside another circle's data (or the other way round) would mix them.
+fn check_paths_apart(
+    file: &str,
+    circles: &[CircleConfig],
+    places: &[Places],
+    errors: &mut Vec<ConfigError>,
+) {
+    for (i, inner) in places.iter().enumerate() {
+        for (j, outer) in places.iter().enumerate() {
+            if i == j {
+                continue;
+            }
+            let problem =
+                if inner.db_path != outer.db_path && inner.db_path.starts_with(&outer.db_path) {
+                    Some((
+                        "db_path",
+                        "inside the db_path",
+                        "circles' data directories must not nest",
+                    ))
+                } else if inner.rhai_path.starts_with(&outer.db_path)
+                    || outer.db_path.starts_with(&inner.rhai_path)
+                {
+                    Some((
+                        "rhai_path",
+                        "overlaps the db_path",
+                        "a circle's scripts and another circle's data must be apart",
+                    ))
+                } else {
+                    None
+                };
+            if let Some((field, relation, why)) = problem {
+                let path = if field == "db_path" {
+                    &circles[i].db_path
+                } else {
+                    &circles[i].rhai_path
+                };
                 errors.push(ConfigError::invalid(
                     file,
-                    &at(i, "db_path"),
+                    &at(i, field),
                     format!(
-                        "{} is inside the db_path of [{j}] ({}): circles' data directories must not nest",
-                        inner.db_path.display(),
-                        outer.id
+                        "{} is {relation} of [{j}] ({}): {why}",
+                        path.display(),
+                        circles[j].id
                     ),
                 ));
             }

@@ -206,3 +206,30 @@ fn help_explains_the_config_format() {
         assert!(help.contains(needle), "--help mentions {needle}: {help}");
     }
 }
+
+#[test]
+fn a_db_path_reached_through_a_symlink_is_the_same_db_path() {
+    let world = world_with(|w| w.circles[1]["db_path"] = json!("data/alias"));
+    std::fs::create_dir_all(world.path("data/alpha")).expect("mkdir");
+    std::os::unix::fs::symlink(world.path("data/alpha"), world.path("data/alias"))
+        .expect("symlink");
+    let config = world.config_path();
+    let out = run_launcher(&["check", config.to_str().expect("utf-8")]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert!(
+        stderr.contains("[1].db_path") && stderr.contains("is already used by [0] (alpha)"),
+        "{stderr}"
+    );
+    assert!(!world.path("data/alpha/identity.key").exists());
+}
+
+#[test]
+fn a_script_library_over_another_circles_data_is_refused() {
+    let world = world_with(|w| w.circles[1]["rhai_path"] = json!("data"));
+    assert_refused(
+        &world,
+        4,
+        &["[1].rhai_path", "overlaps the db_path of [0] (alpha)"],
+    );
+}
