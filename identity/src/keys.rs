@@ -213,6 +213,21 @@ mod keyfile {
 
     use super::{KeyError, SecretKey};
 
+    /// Makes a new directory entry in `path`'s parent durable (best effort: not every
+    /// platform can sync a directory).
+    fn sync_parent(path: &Path) {
+        if let Some(parent) = path.parent() {
+            let parent = if parent.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                parent
+            };
+            if let Ok(dir) = File::open(parent) {
+                let _ = dir.sync_all();
+            }
+        }
+    }
+
     /// Key files are one line of hex; anything much longer is not a key file.
     const MAX_KEY_FILE_LEN: u64 = 1024;
 
@@ -271,12 +286,25 @@ mod keyfile {
         ///
         /// On unix the file is created with mode 0600 (further restricted by the umask), so
         /// it is never readable by others, not even briefly. An existing file is never
-        /// overwritten ([`KeyFileError::AlreadyExists`]); the parent directory must exist. If
-        /// writing fails, the partly written file is removed.
+        /// overwritten ([`KeyFileError::AlreadyExists`]); the parent directory must exist.
+        /// The key is written and synced to a temporary file beside `path` that is then
+        /// linked into place, so a crash never leaves a truncated key at `path`.
         ///
         /// Not available on wasm.
         pub fn save_to_file(&self, path: impl AsRef<Path>) -> Result<(), KeyFileError> {
             let path = path.as_ref();
+            let write_error = |error| KeyFileError::Write {
+                path: path.to_owned(),
+                error,
+            };
+            if path.exists() {
+                return Err(KeyFileError::AlreadyExists {
+                    path: path.to_owned(),
+                });
+            }
+            let mut temp_name = path.as_os_str().to_owned();
+            temp_name.push(format!(".{}.tmp", std::process::id()));
+            let temp = PathBuf::from(temp_name);
             let mut options = OpenOptions::new();
             options.write(true).create_new(true);
             #[cfg(unix)]
@@ -284,32 +312,27 @@ mod keyfile {
                 use std::os::unix::fs::OpenOptionsExt;
                 options.mode(0o600);
             }
-            let mut file = options.open(path).map_err(|error| {
-                if error.kind() == io::ErrorKind::AlreadyExists {
-                    KeyFileError::AlreadyExists {
-                        path: path.to_owned(),
-                    }
-                } else {
-                    KeyFileError::Write {
-                        path: path.to_owned(),
-                        error,
-                    }
-                }
-            })?;
+            let mut file = options.open(&temp).map_err(write_error)?;
             let content = format!("{}\n", self.to_hex());
-            let written = file
+            let linked = file
                 .write_all(content.as_bytes())
-                .and_then(|()| file.sync_all());
-            if let Err(error) = written {
-                drop(file);
-                // Best effort: do not leave a truncated key behind.
-                let _ = fs::remove_file(path);
-                return Err(KeyFileError::Write {
-                    path: path.to_owned(),
-                    error,
-                });
+                .and_then(|()| file.sync_all())
+                .and_then(|()| fs::hard_link(&temp, path));
+            drop(file);
+            // The temporary name goes either way; `path` now holds the whole key or nothing.
+            let _ = fs::remove_file(&temp);
+            match linked {
+                Ok(()) => {
+                    sync_parent(path);
+                    Ok(())
+                }
+                Err(error) if error.kind() == io::ErrorKind::AlreadyExists => {
+                    Err(KeyFileError::AlreadyExists {
+                        path: path.to_owned(),
+                    })
+                }
+                Err(error) => Err(write_error(error)),
             }
-            Ok(())
         }
 
         /// Reads a key written by [`SecretKey::save_to_file`]: hex of a 32-byte secret key

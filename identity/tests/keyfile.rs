@@ -156,3 +156,18 @@ fn tolerant_of_whitespace_and_prefix() {
         assert_eq!(load_content(content.as_bytes()).unwrap().to_hex(), key);
     }
 }
+
+#[test]
+fn saving_leaves_only_the_key_file_behind() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("id.key");
+    SecretKey::generate().save_to_file(&path).expect("save");
+    SecretKey::generate()
+        .save_to_file(&path)
+        .expect_err("exists");
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("list")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    assert_eq!(names, ["id.key"], "no temporary file is left");
+}

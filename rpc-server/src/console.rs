@@ -81,8 +81,8 @@ const NOT_BUILT_PAGE: &str = "<!doctype html>
 <head><meta charset=\"utf-8\"><title>circles console: client not built</title></head>
 <body>
 <h1>The console's client is not built</h1>
-<p>This circle serves its web console from <code>{dir}</code>, but
-<code>pkg/rpc_client.js</code> or <code>pkg/rpc_client_bg.wasm</code> is missing there.</p>
+<p>This circle serves its web console, but <code>pkg/rpc_client.js</code> or
+<code>pkg/rpc_client_bg.wasm</code> is missing from its console folder.</p>
 <p>Build it with <code>tools/wasm.sh</code> (from the circles checkout), then reload this page;
 the circle need not be restarted.</p>
 </body>
@@ -222,13 +222,14 @@ async fn answer(dir: &ConsoleDir, path: &str, head: bool) -> HttpResponse {
                 .unwrap_or(false);
         }
         if missing {
-            let page =
-                NOT_BUILT_PAGE.replace("{dir}", &html_escape(&dir.path().display().to_string()));
+            // The folder is named in the server's log, not to visitors.
+            tracing::warn!(dir = %dir.path().display(), "the console's client is not built");
+            let page = NOT_BUILT_PAGE;
             // 200: the page is the answer for now (it says what to do).
             return response(
                 http::StatusCode::OK,
                 "text/html; charset=utf-8",
-                page.into_bytes(),
+                page.as_bytes().to_vec(),
                 head,
             );
         }
@@ -256,13 +257,6 @@ async fn answer(dir: &ConsoleDir, path: &str, head: bool) -> HttpResponse {
             )
         }
     }
-}
-
-fn html_escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 #[cfg(test)]

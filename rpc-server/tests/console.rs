@@ -194,6 +194,11 @@ async fn without_pkg_the_page_says_how_to_build_it() {
         Some("text/html; charset=utf-8")
     );
     assert!(page.text().contains("tools/wasm.sh"), "{}", page.text());
+    let folder = dir.path().display().to_string();
+    assert!(
+        !page.text().contains(&folder),
+        "the server's folders stay private"
+    );
     let module = get(circle.local_addr(), "/pkg/rpc_client.js").await;
     assert_eq!(module.status, 404);
     assert!(module.text().contains("tools/wasm.sh"), "{}", module.text());
