@@ -24,8 +24,9 @@ Relative paths are taken from the config file's folder. circles.schema.json is t
 JSON Schema; the README lists every limit and its default.
 
 Exit codes: 0 stopped cleanly (SIGINT/SIGTERM) or config valid, 1 a circle failed to start
-or run, 2 bad command line, 3 config unreadable, 4 config invalid, 5 the machine cannot run
-the config (port in use, rhai_path missing, db_path unusable). Logs: RUST_LOG=info (or debug).";
+(or a second signal cut the shutdown short), 2 bad command line, 3 config unreadable, 4 config
+invalid, 5 the machine cannot run the config (port in use, rhai_path missing, db_path
+unusable). Logs: RUST_LOG=info (or debug).";
 
 #[derive(Parser)]
 #[command(
@@ -155,9 +156,19 @@ async fn run(config: &Path, console: Option<ConsoleDir>) -> ExitCode {
         }
     };
     tracing::info!(%signal, "stopping");
-    if !launcher::stop_all(started, launcher::shutdown_grace(&circles)).await {
-        tracing::warn!("some calls were still running after the grace period");
+    eprintln!("launcher: {signal}: stopping (send it again to stop at once)");
+    tokio::select! {
+        clean = launcher::stop_all(started, launcher::shutdown_grace(&circles)) => {
+            if !clean {
+                tracing::warn!("some calls were still running after the grace period");
+            }
+            eprintln!("launcher: {signal}: stopped");
+            ExitCode::SUCCESS
+        }
+        second = launcher::shutdown_signal() => {
+            let second = second.unwrap_or("signal error");
+            eprintln!("launcher: {second} again: stopped at once, running scripts abandoned");
+            ExitCode::from(exit::FAILURE)
+        }
     }
-    eprintln!("launcher: {signal}: stopped");
-    ExitCode::SUCCESS
 }

@@ -300,3 +300,27 @@ async fn sigterm_lets_a_running_script_finish_then_exits_0() {
     assert_eq!(launcher.wait_exit(), Some(0), "exit 0 after SIGTERM");
     assert!(!support::listening(world.port(0)), "no longer listening");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_signal_stops_at_once() {
+    let mut world = World::new(&["alpha"]);
+    world.circles[0]["require_auth"] = json!(false);
+    world.circles[0]["limits"] =
+        json!({"max_operations": 1_000_000_000_000u64, "max_time_ms": 60000});
+    let launcher = world.launch();
+    let url = launcher.row("alpha").url.clone();
+    let circle = rpc_client::connect(&url).await.expect("connects");
+    let endless = tokio::spawn(async move { circle.play("loop {}").await });
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let pid = launcher.child.id().to_string();
+    for _ in 0..2 {
+        let sent = std::process::Command::new("kill")
+            .args(["-INT", &pid])
+            .status();
+        assert!(sent.expect("kill runs").success());
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    // A clean stop would wait for the script (60 s) and exit 0.
+    assert_eq!(launcher.wait_exit(), Some(1), "cut short: exit 1");
+    endless.abort();
+}
