@@ -162,30 +162,7 @@ fn check_paths_apart(
             if i == j {
                 continue;
             }
-            let problem =
-                if inner.db_path != outer.db_path && inner.db_path.starts_with(&outer.db_path) {
-                    Some((
-                        "db_path",
-                        "inside the db_path",
-                        "circles' data directories must not nest",
-                    ))
-                } else if inner.rhai_path.starts_with(&outer.db_path)
-                    || outer.db_path.starts_with(&inner.rhai_path)
-                {
-                    Some((
-                        "rhai_path",
-                        "overlaps the db_path",
-                        "a circle's scripts and another circle's data must be apart",
-                    ))
-                } else {
-                    None
-                };
-            if let Some((field, relation, why)) = problem {
-                let path = if field == "db_path" {
-                    &circles[i].db_path
-                } else {
-                    &circles[i].rhai_path
-                };
+            let mut report = |field: &str, path: &Path, relation: &str, why: &str| {
                 errors.push(ConfigError::invalid(
                     file,
                     &at(i, field),
@@ -195,6 +172,24 @@ fn check_paths_apart(
                         circles[j].id
                     ),
                 ));
+            };
+            if inner.db_path != outer.db_path && inner.db_path.starts_with(&outer.db_path) {
+                report(
+                    "db_path",
+                    &circles[i].db_path,
+                    "inside the db_path",
+                    "circles' data directories must not nest",
+                );
+            }
+            if inner.rhai_path.starts_with(&outer.db_path)
+                || outer.db_path.starts_with(&inner.rhai_path)
+            {
+                report(
+                    "rhai_path",
+                    &circles[i].rhai_path,
+                    "overlaps the db_path",
+                    "a circle's scripts and another circle's data must be apart",
+                );
             }
         }
     }
