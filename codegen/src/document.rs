@@ -16,6 +16,10 @@ pub struct Document {
     pub methods: Vec<Method>,
     #[serde(default)]
     pub components: Components,
+    /// The type of each component error's `data`, by error name (this
+    /// project's extension: OpenRPC gives an error's data no schema).
+    #[serde(rename = "x-error-data", default)]
+    pub error_data: BTreeMap<String, Value>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

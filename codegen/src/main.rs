@@ -55,6 +55,7 @@ fn main() -> ExitCode {
             let settings = Settings {
                 server_feature: server_feature.clone(),
                 client_feature: client_feature.clone(),
+                ..Settings::default()
             };
             (
                 spec,

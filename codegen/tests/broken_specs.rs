@@ -257,6 +257,72 @@ fn error_declarations() {
 }
 
 #[test]
+fn codes_keep_out_of_the_reserved_range() {
+    let r = string_result();
+    // jsonrpsee sends -32001 (unknown error) and -32010 (batch too big) itself.
+    assert_eq!(
+        refusal(&spec(
+            json!([{ "name": "m", "params": [], "result": r, "errors": [
+                { "code": -32010, "message": "inline" },
+                { "$ref": "#/components/errors/E" },
+                { "code": -32602, "message": "Invalid params" }
+            ] }]),
+            json!({ "errors": { "E": { "code": -32001, "message": "e" } } })
+        )),
+        [
+            "methods[0].errors[0].code: code -32010 is in the range JSON-RPC reserves (-32768 to -32000), where jsonrpsee sends codes of its own: choose a code outside it",
+            "components.errors.E.code: code -32001 is in the range JSON-RPC reserves (-32768 to -32000), where jsonrpsee sends codes of its own: choose a code outside it",
+        ]
+    );
+    // Just outside the range, and JSON-RPC's own codes, are fine.
+    let fine = spec(
+        json!([{ "name": "m", "params": [], "result": r, "errors": [
+            { "code": -31999, "message": "a" }, { "code": -32769, "message": "b" },
+            { "code": -32700, "message": "c" }, { "code": -32603, "message": "d" }
+        ] }]),
+        json!({}),
+    );
+    assert!(check(&fine).is_ok());
+}
+
+#[test]
+fn error_data_schemas() {
+    let r = string_result();
+    let with_data = |data: Value| {
+        let mut document: Value = serde_json::from_str(&spec(
+            json!([{ "name": "m", "params": [], "result": r, "errors": [{ "$ref": "#/components/errors/E" }] }]),
+            json!({ "errors": { "E": { "code": 3000, "message": "e" } } }),
+        ))
+        .expect("JSON");
+        document["x-error-data"] = data;
+        document.to_string()
+    };
+    assert_eq!(
+        refusal(&with_data(json!({ "F": { "type": "string" } }))),
+        ["x-error-data.F: there is no error \"F\" in components.errors"]
+    );
+    assert_eq!(
+        refusal(&with_data(json!({ "E": { "$ref": "#/definitions/x" } }))),
+        [
+            "x-error-data.E: $ref #/definitions/x not found",
+            "x-error-data.E: $ref #/definitions/x in a schema must have the form #/components/schemas/<name>",
+        ]
+    );
+    assert_eq!(
+        refusal(&with_data(json!({ "E": { "type": "object", "properties": { "a": { "type": "string", "pattern": "(" } } } }))).len(),
+        1
+    );
+    let generated = generate(
+        &with_data(json!({ "E": { "type": "object", "required": ["n"], "properties": { "n": { "type": "integer" } } } })),
+        &Settings::default(),
+    )
+    .expect("valid")
+    .code;
+    assert!(generated.contains("E(EData)"), "{generated}");
+    assert!(generated.contains("pub struct EData"), "{generated}");
+}
+
+#[test]
 fn content_descriptor_refs() {
     // A $ref of the wrong kind.
     assert_eq!(

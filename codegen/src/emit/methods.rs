@@ -1,41 +1,69 @@
-//! Per-method items shared by server and client: the params struct and the
-//! typed error enum.
+//! Items shared by server and client: the error code constants, and per
+//! method the params struct and the typed error enum.
 
-use proc_macro2::TokenStream;
+use proc_macro2::{Literal, TokenStream};
 use quote::{format_ident, quote};
 
-use super::{doc_attrs, ident};
-use crate::api::{Method, MethodError};
+use super::{doc_attrs, ident, runtime};
 use crate::document::ParamStructure;
-use crate::emit::schema_types::MethodTypes;
+use crate::spec::{Method, MethodError, Spec};
+use crate::types::rust_type;
 
-pub(crate) fn params_struct(method: &Method, types: &MethodTypes) -> TokenStream {
-    let name = format_ident!("{}Params", method.type_prefix);
-    let wire_name = &method.name;
-    let fields = method.params.iter().zip(&types.params).map(|(param, ty)| {
-        let field = ident(&param.field);
-        let rename = &param.typed.name;
-        let docs = doc_attrs(param.typed.doc.as_deref());
-        let optional = (!param.required).then(|| {
-            quote! { #[serde(default, skip_serializing_if = "::std::option::Option::is_none")] }
-        });
+/// `pub mod error_code`: one constant per component error.
+pub(crate) fn error_codes(spec: &Spec) -> TokenStream {
+    let constants = spec.error_codes.iter().map(|error| {
+        let constant = format_ident!("{}", error.constant);
+        let code = Literal::i32_unsuffixed(error.code);
+        let doc = format!(" `{}`: {}", error.name, error.message);
         quote! {
-            #docs
-            #[serde(rename = #rename)]
-            #optional
-            pub #field: #ty,
+            #[doc = #doc]
+            pub const #constant: i32 = #code;
         }
     });
-    let doc = format!(" Params of `{wire_name}`.");
-    let (accepts, expected) = match method.structure {
-        ParamStructure::ByName => (quote! { b'{' }, "an object (params by name)"),
-        ParamStructure::ByPosition => (quote! { b'[' }, "an array (params by position)"),
-        ParamStructure::Either => (quote! { b'{' | b'[' }, "an object or an array"),
-    };
-    let empty = match method.structure {
-        ParamStructure::ByPosition => "[]",
-        _ => "{}",
-    };
+    quote! {
+        /// The code of each error the spec declares in `components.errors`.
+        pub mod error_code {
+            #(#constants)*
+        }
+    }
+}
+
+pub(crate) fn params_struct(spec: &Spec, method: &Method) -> TokenStream {
+    let name = format_ident!("{}Params", method.type_prefix);
+    let fields = method.params.iter().map(|param| {
+        let field = ident(&param.field);
+        let rename = &param.name;
+        let docs = doc_attrs(param.doc.as_deref());
+        let ty = rust_type(&spec.types, &param.ty);
+        if param.required {
+            quote! {
+                #docs
+                #[serde(rename = #rename)]
+                pub #field: #ty,
+            }
+        } else {
+            quote! {
+                #docs
+                #[serde(rename = #rename, default, skip_serializing_if = "::std::option::Option::is_none")]
+                pub #field: ::std::option::Option<#ty>,
+            }
+        }
+    });
+    let doc = format!(" Params of `{}`.", method.name);
+    let positional = (method.structure == ParamStructure::ByPosition).then(|| {
+        let rt = runtime();
+        let fields = method.params.iter().map(|p| ident(&p.field));
+        let required = method.params.iter().filter(|p| p.required).count();
+        quote! {
+            impl #rt::Positional for #name {
+                const REQUIRED: usize = #required;
+
+                fn values(&self) -> ::std::result::Result<::std::vec::Vec<::serde_json::Value>, ::serde_json::Error> {
+                    ::std::result::Result::Ok(::std::vec![#(::serde_json::to_value(&self.#fields)?),*])
+                }
+            }
+        }
+    });
     quote! {
         #[doc = #doc]
         #[derive(Clone, Debug, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
@@ -44,115 +72,99 @@ pub(crate) fn params_struct(method: &Method, types: &MethodTypes) -> TokenStream
             #(#fields)*
         }
 
-        impl #name {
-            /// Decodes the `params` member of a request (`None` when absent),
-            /// in the form(s) the spec's `paramStructure` allows.
-            pub fn from_json(params: ::std::option::Option<&str>) -> ::std::result::Result<Self, ::std::string::String> {
-                let text = params.unwrap_or(#empty);
-                match text.trim_start().as_bytes().first() {
-                    ::std::option::Option::Some(#accepts) => {
-                        ::serde_json::from_str(text).map_err(|error| error.to_string())
-                    }
-                    _ => ::std::result::Result::Err(::std::format!(
-                        "params of `{}` must be {}", #wire_name, #expected
-                    )),
-                }
-            }
-        }
+        #positional
     }
 }
 
-pub(crate) fn error_enum(method: &Method) -> TokenStream {
-    let name = format_ident!("{}Error", method.type_prefix);
-    let wire_name = &method.name;
-    let variants: Vec<_> = method
-        .errors
-        .iter()
-        .map(|e| format_ident!("{}", e.variant))
-        .collect();
-    let codes: Vec<_> = method
-        .errors
-        .iter()
-        .map(|e| proc_macro2::Literal::i32_unsuffixed(e.code))
-        .collect();
-    let messages: Vec<_> = method.errors.iter().map(|e| e.message.as_str()).collect();
-    let variant_docs = method.errors.iter().map(variant_doc);
-    let doc =
-        format!(" The errors `{wire_name}` declares, by code; any other is [`{name}::Other`].");
-    let other_doc = format!(" An error `{wire_name}` does not declare.");
-    // Without declared errors every error is `Other` (and a `data` closure
-    // nobody calls would not even compile: its type cannot be inferred).
-    let from_object = if method.errors.is_empty() {
+/// `<Prefix>Error`: a variant per declared error, carrying its `data` type
+/// when `x-error-data` gives it one, and `Other` for the rest.
+pub(crate) fn error_enum(
+    spec: &Spec,
+    type_prefix: &str,
+    wire_name: &str,
+    errors: &[MethodError],
+) -> TokenStream {
+    let rt = runtime();
+    let name = format_ident!("{}Error", type_prefix);
+    let variants = errors.iter().map(|error| {
+        let variant = format_ident!("{}", error.variant);
+        let doc = format!(" `{}` {}", error.code, error.message);
+        let data = error.data.as_ref().map(|ty| {
+            let ty = rust_type(&spec.types, ty);
+            quote! { (#ty) }
+        });
+        quote! {
+            #[doc = #doc]
+            #variant #data,
+        }
+    });
+    let to_object = errors.iter().map(|error| {
+        let variant = format_ident!("{}", error.variant);
+        let code = code(error);
+        let message = &error.message;
+        match error.data {
+            Some(_) => quote! {
+                Self::#variant(data) => #rt::error_object(#code, #message, ::std::option::Option::Some(data)),
+            },
+            None => quote! {
+                Self::#variant => #rt::error_object::<()>(#code, #message, ::std::option::Option::None),
+            },
+        }
+    });
+    let from_object = if errors.is_empty() {
         quote! { Self::Other(error) }
     } else {
-        quote! {
-            let data = || error.data().and_then(|raw| ::serde_json::from_str(raw.get()).ok());
-            match error.code() {
-                #( #codes => Self::#variants(data()), )*
-                _ => Self::Other(error),
+        let arms = errors.iter().map(|error| {
+            let variant = format_ident!("{}", error.variant);
+            let code = code(error);
+            match error.data {
+                Some(_) => quote! { #code => #rt::error_data(&error).map(Self::#variant), },
+                None => quote! { #code => ::std::option::Option::Some(Self::#variant), },
             }
+        });
+        quote! {
+            let declared = match error.code() {
+                #(#arms)*
+                _ => ::std::option::Option::None,
+            };
+            declared.unwrap_or(Self::Other(error))
         }
     };
+    let doc = format!(" The errors `{wire_name}` declares; any other is [`{name}::Other`].");
+    let other_doc = format!(
+        " An error `{wire_name}` does not declare, or a declared code whose `data` does not fit its schema."
+    );
     quote! {
         #[doc = #doc]
-        #[derive(Clone, Debug)]
+        #[derive(Clone, Debug, PartialEq)]
         pub enum #name {
-            #(
-                #variant_docs
-                #variants(::std::option::Option<::serde_json::Value>),
-            )*
+            #(#variants)*
             #[doc = #other_doc]
             Other(::jsonrpsee::types::ErrorObjectOwned),
         }
 
-        impl #name {
-            /// The JSON-RPC error code.
-            pub fn code(&self) -> i32 {
+        impl #rt::ApiError for #name {
+            fn to_error_object(&self) -> ::jsonrpsee::types::ErrorObjectOwned {
                 match self {
-                    #( Self::#variants(_) => #codes, )*
-                    Self::Other(error) => error.code(),
+                    #(#to_object)*
+                    Self::Other(error) => error.clone(),
                 }
             }
 
-            /// The error message the spec gives this code.
-            pub fn message(&self) -> &str {
-                match self {
-                    #( Self::#variants(_) => #messages, )*
-                    Self::Other(error) => error.message(),
-                }
-            }
-
-            /// The error's `data` member.
-            pub fn data(&self) -> ::std::option::Option<::serde_json::Value> {
-                match self {
-                    #( Self::#variants(data) => data.clone(), )*
-                    Self::Other(error) => error.data().and_then(|raw| ::serde_json::from_str(raw.get()).ok()),
-                }
+            fn from_error_object(error: ::jsonrpsee::types::ErrorObjectOwned) -> Self {
+                #from_object
             }
         }
 
         impl ::std::convert::From<#name> for ::jsonrpsee::types::ErrorObjectOwned {
             fn from(error: #name) -> Self {
-                match error {
-                    #( #name::#variants(data) => ::jsonrpsee::types::ErrorObject::owned(#codes, #messages, data), )*
-                    #name::Other(error) => error,
-                }
-            }
-        }
-
-        impl ::std::convert::From<::jsonrpsee::types::ErrorObjectOwned> for #name {
-            fn from(error: ::jsonrpsee::types::ErrorObjectOwned) -> Self {
-                #from_object
+                #rt::ApiError::to_error_object(&error)
             }
         }
 
         impl ::std::fmt::Display for #name {
             fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-                ::std::write!(f, "{} (code {})", self.message(), self.code())?;
-                if let ::std::option::Option::Some(data) = self.data() {
-                    ::std::write!(f, ": {data}")?;
-                }
-                ::std::result::Result::Ok(())
+                #rt::fmt_error(self, f)
             }
         }
 
@@ -160,7 +172,16 @@ pub(crate) fn error_enum(method: &Method) -> TokenStream {
     }
 }
 
-fn variant_doc(error: &MethodError) -> TokenStream {
-    let text = format!(" `{}` {}", error.code, error.message);
-    quote! { #[doc = #text] }
+/// The code as the `error_code` constant of a component error, else a literal.
+fn code(error: &MethodError) -> TokenStream {
+    match &error.constant {
+        Some(constant) => {
+            let constant = format_ident!("{}", constant);
+            quote! { error_code::#constant }
+        }
+        None => {
+            let code = Literal::i32_unsuffixed(error.code);
+            quote! { #code }
+        }
+    }
 }

@@ -1,0 +1,18 @@
+//! The runtime of the code `circles-codegen` generates.
+//!
+//! The generator emits only what a spec decides (types, params structs, error
+//! enums, the `Api` trait, one line per method); everything that is the same
+//! for every spec lives here, written and tested once: decoding `params`,
+//! turning errors into JSON-RPC error objects and back, registering methods on
+//! a jsonrpsee `RpcModule`, and the client's call helper.
+
+mod error;
+mod params;
+
+#[cfg(feature = "client")]
+pub mod client;
+#[cfg(feature = "server")]
+pub mod server;
+
+pub use error::{ApiError, error_data, error_object, fmt_error};
+pub use params::{NoParams, ParamStructure, Positional, decode_params};
