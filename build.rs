@@ -19,9 +19,21 @@ fn main() {
 
     let spec = std::fs::read_to_string(&spec_path)
         .unwrap_or_else(|e| fail(&format!("cannot read {}: {e}", spec_path.display())));
+    // Keys and signatures are parsed once, when params are deserialized, into
+    // the identity crate's types: the server and clients never see them as text.
+    let replace = |schema: &str, rust_type: &str| circles_codegen::Replacement {
+        schema: schema.to_string(),
+        rust_type: rust_type.to_string(),
+    };
     let settings = circles_codegen::Settings {
         server_feature: Some("server".to_string()),
         client_feature: Some("client".to_string()),
+        document_path: Some(spec_path.display().to_string()),
+        replacements: vec![
+            replace("PublicKey", "::circles_identity::PublicKey"),
+            replace("CompressedPublicKey", "::circles_identity::PublicKey"),
+            replace("Signature", "::circles_identity::Signature"),
+        ],
     };
     let generated = circles_codegen::generate(&spec, &settings).unwrap_or_else(|errors| {
         for error in errors.iter() {

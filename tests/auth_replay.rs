@@ -7,7 +7,7 @@ mod support;
 
 use std::time::Duration;
 
-use circles_identity::{SecretKey, personal_sign_digest};
+use circles_identity::{SecretKey, Signature, personal_sign_digest};
 use raw::{RawWs, RpcError};
 use rpc_server::CircleSettings;
 use secp256k1::Message;
@@ -16,19 +16,28 @@ use secp256k1::ecdsa::{self, RecoverableSignature, RecoveryId};
 use serde_json::{Value, json};
 use support::{TestCircle, circle};
 
-/// -32001 `authentication failed` with `data` exactly `{"reason": "<non-empty>"}`;
+/// AuthenticationFailed `authentication failed` with `data` exactly `{"reason": "<non-empty>"}`;
 /// returns the reason.
 fn assert_auth_failed(outcome: Result<Value, RpcError>, what: &str) -> String {
     let error = match outcome {
-        Ok(result) => panic!("{what}: expected -32001, authenticated instead: {result}"),
+        Ok(result) => {
+            panic!("{what}: expected AuthenticationFailed, authenticated instead: {result}")
+        }
         Err(error) => error,
     };
-    assert_eq!(error.code, -32001, "{what}: {:?}", error.response);
+    assert_eq!(
+        error.code,
+        rpc_types::error_code::AUTHENTICATION_FAILED,
+        "{what}: {:?}",
+        error.response
+    );
     assert_eq!(error.message, "authentication failed", "{what}");
-    let data = error
-        .data
-        .as_ref()
-        .unwrap_or_else(|| panic!("{what}: -32001 without data: {:?}", error.response));
+    let data = error.data.as_ref().unwrap_or_else(|| {
+        panic!(
+            "{what}: AuthenticationFailed without data: {:?}",
+            error.response
+        )
+    });
     let object = data
         .as_object()
         .unwrap_or_else(|| panic!("{what}: data is not an object: {data}"));
@@ -40,13 +49,18 @@ fn assert_auth_failed(outcome: Result<Value, RpcError>, what: &str) -> String {
     reason.to_owned()
 }
 
-/// The caller is not signed in: `play` is refused with -32002.
+/// The caller is not signed in: `play` is refused with Unauthenticated.
 async fn assert_unauthenticated(ws: &mut RawWs, what: &str) {
     let error = ws
         .play("CALLER_PUBLIC_KEY")
         .await
         .expect_err(&format!("{what}: play must be refused"));
-    assert_eq!(error.code, -32002, "{what}: {:?}", error.response);
+    assert_eq!(
+        error.code,
+        rpc_types::error_code::UNAUTHENTICATED,
+        "{what}: {:?}",
+        error.response
+    );
 }
 
 /// The connection is signed in as `key`.
@@ -62,11 +76,10 @@ fn hex_of(key: &SecretKey) -> String {
     key.public_key().to_hex()
 }
 
-/// Splits `0x` + r‖s‖v hex into its 65 bytes.
-fn signature_bytes(signature: &str) -> [u8; 65] {
-    let digits = signature
-        .strip_prefix("0x")
-        .expect("sign_personal writes 0x");
+/// A signature's 65 bytes r‖s‖v.
+fn signature_bytes(signature: &Signature) -> [u8; 65] {
+    let hex = signature.to_hex();
+    let digits = hex.strip_prefix("0x").expect("to_hex writes 0x");
     hex::decode(digits)
         .expect("hex")
         .try_into()
@@ -183,19 +196,29 @@ async fn a_failed_attempt_consumes_the_challenge() {
     );
     assert_unauthenticated(&mut ws, "after the refused retry").await;
 
-    // A well-formed but wrong-encoding failure (v = 5) consumes it as well.
+    // A malformed signature (v = 5) is refused as invalid params before the
+    // challenge is looked at: it is no attempt, and the challenge stays.
     let message = ws.challenge(&key).await;
     let mut bytes = signature_bytes(&key.sign_personal(&message));
     bytes[64] = 5;
-    assert_auth_failed(
-        ws.authenticate(&hex_of(&key), &hex::encode(bytes)).await,
+    let reason = assert_invalid_params(
+        ws.authenticate(&hex_of(&key), hex::encode(bytes)).await,
         "v = 5",
     );
-    assert_auth_failed(
-        ws.authenticate(&hex_of(&key), &key.sign_personal(&message))
-            .await,
-        "correct signature after a v = 5 attempt",
-    );
+    assert!(reason.contains("recovery id"), "reason: {reason}");
+    ws.authenticate(&hex_of(&key), key.sign_personal(&message))
+        .await
+        .expect("the challenge survives a malformed signature");
+}
+
+/// -32602 `Invalid params` with the reason as `data`; returns the reason.
+fn assert_invalid_params(outcome: Result<Value, RpcError>, what: &str) -> String {
+    let error = outcome.expect_err(&format!("{what}: accepted"));
+    assert_eq!(error.code, -32602, "{what}: {:?}", error.response);
+    let reason = error.data.as_ref().and_then(Value::as_str);
+    reason
+        .unwrap_or_else(|| panic!("{what}: no reason: {:?}", error.response))
+        .to_owned()
 }
 
 #[tokio::test]
@@ -295,23 +318,26 @@ async fn the_high_s_twin_of_a_valid_signature_is_refused() {
         "the twin with flipped v recovers the signer"
     );
 
-    let reason = assert_auth_failed(
-        ws.authenticate(&hex_of(&key), &format!("0x{}", hex::encode(twin)))
+    // A high-S signature is not well-formed: refused as invalid params.
+    let reason = assert_invalid_params(
+        ws.authenticate(&hex_of(&key), format!("0x{}", hex::encode(twin)))
             .await,
         "high-S twin",
     );
-    assert!(reason.to_lowercase().contains("high"), "reason: {reason}");
+    assert!(reason.to_lowercase().contains("high s"), "reason: {reason}");
     // As a 64-byte signature too.
-    let message = ws.challenge(&key).await;
-    let low = signature_bytes(&key.sign_personal(&message));
-    let mut twin = low;
-    twin[32..64].copy_from_slice(&negate_mod_n(&low[32..64]));
-    assert_auth_failed(
-        ws.authenticate(&hex_of(&key), &hex::encode(&twin[..64]))
+    let mut twin64 = low;
+    twin64[32..64].copy_from_slice(&negate_mod_n(&low[32..64]));
+    assert_invalid_params(
+        ws.authenticate(&hex_of(&key), hex::encode(&twin64[..64]))
             .await,
         "64-byte high-S twin",
     );
     assert_unauthenticated(&mut ws, "after the high-S attempts").await;
+    // Neither twin was taken for the signature it mirrors, nor used it up.
+    ws.authenticate(&hex_of(&key), key.sign_personal(&message))
+        .await
+        .expect("the low-S original still signs in");
 }
 
 #[tokio::test]
@@ -354,7 +380,7 @@ async fn a_new_fetch_nonce_replaces_the_previous_challenge() {
     assert_caller(&mut ws, &key, "after answering the newest").await;
 }
 
-/// A malformed value: -32602 (with a reason) or -32001 (with `{reason}`),
+/// A malformed value: -32602 (with a reason) or AuthenticationFailed (with `{reason}`),
 /// never a dropped connection.
 fn assert_refused_with_reason(outcome: Result<Value, RpcError>, what: &str) {
     let error = match outcome {
@@ -362,7 +388,7 @@ fn assert_refused_with_reason(outcome: Result<Value, RpcError>, what: &str) {
         Err(error) => error,
     };
     match error.code {
-        -32001 => {
+        rpc_types::error_code::AUTHENTICATION_FAILED => {
             assert_auth_failed(Err(error), what);
         }
         -32602 => {
@@ -596,7 +622,7 @@ async fn authenticate_without_fetch_nonce_is_refused() {
     ws.assert_alive().await;
 }
 
-/// The typed client sees the same -32001 with `{reason}` data.
+/// The typed client sees AuthenticationFailed with its typed `{reason}` data.
 #[tokio::test]
 async fn the_generated_client_sees_authentication_failed_with_a_reason() {
     let circle = circle("typed").await;
@@ -604,14 +630,14 @@ async fn the_generated_client_sees_authentication_failed_with_a_reason() {
     let client = circle.connect().await;
     let signature = support::sign_in(&client, &key).await;
     let error = client
-        .authenticate(support::authenticate_params(&key, &signature))
+        .authenticate(support::authenticate_params(&key, signature))
         .await
         .expect_err("replay refused");
     match error {
         rpc_types::client::CallError::Rpc(rpc_types::AuthenticateError::AuthenticationFailed(
-            Some(data),
+            data,
         )) => {
-            assert!(data["reason"].is_string(), "{data}");
+            assert!(data.reason.contains("fetch_nonce"), "{data:?}");
         }
         other => panic!("expected AuthenticationFailed with data, got {other:?}"),
     }

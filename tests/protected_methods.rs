@@ -1,6 +1,6 @@
 //! Every method the spec marks as protected (it lists the error
 //! `#/components/errors/Unauthenticated`) refuses unauthenticated callers
-//! with -32002, even with valid params; and a circle that does not require
+//! with Unauthenticated, even with valid params; and a circle that does not require
 //! authentication runs scripts for anonymous callers.
 
 #[path = "support/raw.rs"]
@@ -69,7 +69,12 @@ async fn protected_methods_refuse_unauthenticated_callers() {
             .call(method, params.clone())
             .await
             .expect_err(&format!("{method}({params}) ran unauthenticated"));
-        assert_eq!(error.code, -32002, "{method}: {:?}", error.response);
+        assert_eq!(
+            error.code,
+            rpc_types::error_code::UNAUTHENTICATED,
+            "{method}: {:?}",
+            error.response
+        );
         assert_eq!(error.message, "unauthenticated", "{method}");
 
         // A connection with a challenge but no successful authenticate.
@@ -79,7 +84,11 @@ async fn protected_methods_refuse_unauthenticated_callers() {
             .call(method, params.clone())
             .await
             .expect_err(&format!("{method} ran with only a challenge"));
-        assert_eq!(error.code, -32002, "{method} after fetch_nonce");
+        assert_eq!(
+            error.code,
+            rpc_types::error_code::UNAUTHENTICATED,
+            "{method} after fetch_nonce"
+        );
 
         // After a failed authenticate.
         let message = ws.challenge(&key).await;
@@ -93,14 +102,19 @@ async fn protected_methods_refuse_unauthenticated_callers() {
             .call(method, params.clone())
             .await
             .expect_err(&format!("{method} ran after a failed authenticate"));
-        assert_eq!(error.code, -32002, "{method} after a failed authenticate");
+        assert_eq!(
+            error.code,
+            rpc_types::error_code::UNAUTHENTICATED,
+            "{method} after a failed authenticate"
+        );
 
         // The control: the same call on the same connection once signed in is
         // not refused for want of authentication.
         ws.sign_in(&key).await;
         if let Err(error) = ws.call(method, params.clone()).await {
             assert_ne!(
-                error.code, -32002,
+                error.code,
+                rpc_types::error_code::UNAUTHENTICATED,
                 "{method} signed in: {:?}",
                 error.response
             );
@@ -156,7 +170,8 @@ async fn an_open_circle_runs_anonymous_scripts_with_an_empty_caller() {
     for (method, params) in protected_methods(&spec()) {
         if let Err(error) = ws.call(&method, params.clone()).await {
             assert_ne!(
-                error.code, -32002,
+                error.code,
+                rpc_types::error_code::UNAUTHENTICATED,
                 "{method} on an open circle: {:?}",
                 error.response
             );

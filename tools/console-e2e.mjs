@@ -10,12 +10,15 @@
 // (CHROMIUM=/path overrides /usr/bin/chromium).
 // A screenshot of the page showing a result goes to target/console-e2e.png.
 
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+// Error codes by name, from the spec (as any client should look them up).
+const spec = JSON.parse(readFileSync(join(root, "openrpc.json"), "utf8"));
+const code = (name) => spec.components.errors[name].code;
 const TIMEOUT_MS = 15_000;
 
 function pageUrl(url) {
@@ -124,24 +127,24 @@ try {
     assert((await text("#output")) === publicKey, `output: ${await text("#output")}`);
   });
 
-  await check("a compile error shows code -32010", async () => {
+  await check("a compile error shows its code (ScriptCompileError)", async () => {
     await run("let x = ;");
     assert(await page.locator("#error").isVisible(), "no error shown");
     const error = await text("#error");
-    assert(error.includes("code -32010"), `error: ${error}`);
+    assert(error.includes(`code ${code("ScriptCompileError")}`), `error: ${error}`);
     assert((await text("#output")) === "", "stale output");
     const first = page.locator("#history li").first();
     assert((await first.getAttribute("class")) === "failed", "not marked failed in the history");
-    assert((await first.textContent()).includes("-32010"), "history lacks the code");
+    assert((await first.textContent()).includes(String(code("ScriptCompileError"))), "history lacks the code");
     assert((await page.locator("#history li").count()) === 3, "history has not 3 entries");
   });
 
-  await check("without signing in, play is refused with -32002", async () => {
+  await check("without signing in, play is refused (Unauthenticated)", async () => {
     await page.click("#connect-anonymous");
     await waitForText("#signed-in", /^anonymous$/);
     await run("40 + 2");
     const error = await text("#error");
-    assert(error.includes("code -32002"), `error: ${error}`);
+    assert(error.includes(`code ${code("Unauthenticated")}`), `error: ${error}`);
   });
 
   await check("a wrong expected circle key is refused (code 1004)", async () => {

@@ -1,77 +1,138 @@
-//! Why a command failed: the exit code, the one-line message for stderr and the
-//! JSON error object for `--json`.
+//! Why a command failed, and the one place that decides its exit code, its
+//! line on stderr and its JSON error object for `--json`.
 
 use std::io::{self, Write};
 
-use rpc_client::{AuthenticateError, Error, PlayError};
+use rpc_client::{AuthenticateError, Error, PlayError, ScriptErrorData};
 use serde_json::{Value, json};
 
-/// The exit codes (documented in the crate docs and in `--help`).
-pub mod exit {
-    /// Output could not be written, or the async runtime could not start.
-    pub const INTERNAL: u8 = 1;
-    /// Usage: bad arguments (clap), or the script file / stdin cannot be read.
-    pub const USAGE: u8 = 2;
-    /// Cannot connect, or the connection failed (transport).
-    pub const TRANSPORT: u8 = 3;
-    /// Authentication refused or impossible.
-    pub const AUTH: u8 = 4;
-    /// The script failed: compile, runtime, limit, too large.
-    pub const SCRIPT: u8 = 5;
-    /// Any other JSON-RPC error.
-    pub const RPC: u8 = 6;
-    /// Key generation or key file problem.
-    pub const KEY: u8 = 7;
+/// The exit codes, each with what it means (the `--help` table is made from these).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exit {
+    Internal = 1,
+    Usage = 2,
+    Transport = 3,
+    Auth = 4,
+    Script = 5,
+    Rpc = 6,
+    Key = 7,
+}
+
+impl Exit {
+    const ALL: [Exit; 7] = [
+        Exit::Internal,
+        Exit::Usage,
+        Exit::Transport,
+        Exit::Auth,
+        Exit::Script,
+        Exit::Rpc,
+        Exit::Key,
+    ];
+
+    fn meaning(self) -> &'static str {
+        match self {
+            Exit::Internal => "output could not be written, or the runtime could not start",
+            Exit::Usage => "usage: invalid arguments, or the script file / stdin cannot be read",
+            Exit::Transport => "cannot connect to the circle, or the connection failed",
+            Exit::Auth => {
+                "authentication refused (AuthenticationFailed, Unauthenticated), wrong circle \
+                 key (--expect-circle-key), malformed challenge"
+            }
+            Exit::Script => {
+                "script error: ScriptCompileError, ScriptRuntimeError, ScriptLimitExceeded, \
+                 or the script refused as too large (InvalidParams)"
+            }
+            Exit::Rpc => "any other JSON-RPC error",
+            Exit::Key => "key problem: key file unreadable, malformed or already existing",
+        }
+    }
+
+    /// The `Exit codes:` section of `--help`.
+    pub fn help() -> String {
+        let mut text = String::from("Exit codes:\n  0  success\n");
+        for exit in Exit::ALL {
+            text.push_str(&format!("  {}  {}\n", exit as u8, exit.meaning()));
+        }
+        text.push_str(
+            "\nErrors print one line `error: ...` on stderr; with --json also\n\
+             {\"error\": {\"kind\", \"code\", \"message\", \"data\"}} on stdout \
+             (codes by name in the circle's openrpc.json).",
+        );
+        text
+    }
 }
 
 /// A failed command.
 #[derive(Debug)]
-pub struct Failure {
-    /// The process exit code.
-    pub exit: u8,
-    /// A short machine-readable category (`"transport"`, `"auth"`, …).
-    kind: &'static str,
-    /// The JSON-RPC error code, when the circle answered with an error.
-    code: Option<i32>,
-    /// The JSON-RPC error message, or the local error's text.
-    message: String,
-    /// The JSON-RPC error's `data`, or local details.
-    data: Option<Value>,
-    /// The line shown on stderr after `error: `.
-    line: String,
+pub enum Failure {
+    /// The connection, the sign-in or the circle's answer (boxed: it is large,
+    /// and every result of the command carries a `Failure`).
+    Client(Box<Error>),
+    /// A key file problem, or no key could be generated.
+    Key(String),
+    /// The script file or stdin could not be read.
+    Input(String),
+    /// Output could not be written (a reader that went away is not a failure).
+    Output(io::Error),
+    /// The async runtime could not start.
+    Runtime(io::Error),
+}
+
+impl From<Error> for Failure {
+    fn from(error: Error) -> Failure {
+        Failure::Client(Box::new(error))
+    }
 }
 
 impl Failure {
-    /// A failure that did not come from the circle.
-    pub fn local(exit: u8, kind: &'static str, message: impl Into<String>) -> Failure {
-        let message = message.into();
-        Failure {
-            exit,
-            kind,
-            code: None,
-            line: message.clone(),
-            message,
-            data: None,
+    /// The process exit code.
+    pub fn exit(&self) -> Exit {
+        match self {
+            Failure::Client(error) => client_exit(error),
+            Failure::Key(_) => Exit::Key,
+            Failure::Input(_) => Exit::Usage,
+            Failure::Output(_) | Failure::Runtime(_) => Exit::Internal,
         }
     }
 
-    /// Writing to stdout failed.
-    pub fn output(error: &io::Error) -> Failure {
-        Failure::local(
-            exit::INTERNAL,
-            "output",
-            format!("cannot write output: {error}"),
-        )
+    /// A short machine-readable category.
+    fn kind(&self) -> &'static str {
+        match (self, self.exit()) {
+            (Failure::Client(_), Exit::Transport) => "transport",
+            (Failure::Client(_), Exit::Auth) => "auth",
+            (Failure::Client(_), Exit::Script) => "script",
+            (Failure::Client(_), _) => "rpc",
+            (Failure::Key(_), _) => "key",
+            (Failure::Input(_), _) => "input",
+            (Failure::Output(_), _) => "output",
+            (Failure::Runtime(_), _) => "runtime",
+        }
     }
 
-    /// The JSON object printed on stdout with `--json`.
+    /// The line shown on stderr after `error: `.
+    fn line(&self) -> String {
+        match self {
+            Failure::Client(error) => client_line(error),
+            Failure::Key(message) | Failure::Input(message) => message.clone(),
+            Failure::Output(error) => format!("cannot write output: {error}"),
+            Failure::Runtime(error) => format!("cannot start the async runtime: {error}"),
+        }
+    }
+
+    /// The JSON object printed on stdout with `--json`: rpc-client's `code`,
+    /// `message` and `data` for failures of the circle or the connection, null
+    /// code and data for the command's own.
     pub fn to_json(&self) -> Value {
+        let (code, message, data) = match self {
+            Failure::Client(error) => (Some(error.code()), error.message(), error.data()),
+            local => (None, local.line(), None),
+        };
         json!({
             "error": {
-                "kind": self.kind,
-                "code": self.code,
-                "message": self.message,
-                "data": self.data,
+                "kind": self.kind(),
+                "code": code,
+                "message": message,
+                "data": data,
             }
         })
     }
@@ -85,193 +146,166 @@ impl Failure {
             let _ = writeln!(stdout, "{:#}", self.to_json());
             let _ = stdout.flush();
         }
-        let _ = writeln!(io::stderr().lock(), "error: {}", self.line);
+        let _ = writeln!(io::stderr().lock(), "error: {}", self.line());
     }
 }
 
-/// `data` as text: a string as is, anything else as JSON.
-fn data_text(data: &Value) -> String {
-    match data {
-        Value::String(text) => text.clone(),
+fn client_exit(error: &Error) -> Exit {
+    match error {
+        Error::Connect { .. } | Error::Transport(_) => Exit::Transport,
+        Error::Authenticate(AuthenticateError::AuthenticationFailed(_))
+        | Error::Play(PlayError::Unauthenticated)
+        | Error::WrongCircleKey { .. }
+        | Error::WrongCallerKey { .. }
+        | Error::BadChallenge(_) => Exit::Auth,
+        Error::Play(
+            PlayError::ScriptCompileError(_)
+            | PlayError::ScriptRuntimeError(_)
+            | PlayError::ScriptLimitExceeded(_)
+            | PlayError::InvalidParams(_),
+        ) => Exit::Script,
+        Error::Play(PlayError::InternalError(_) | PlayError::Other(_))
+        | Error::Discover(_)
+        | Error::FetchNonce(_)
+        | Error::Authenticate(_) => Exit::Rpc,
+    }
+}
+
+fn client_line(error: &Error) -> String {
+    let code = error.code();
+    match error {
+        Error::Authenticate(AuthenticateError::AuthenticationFailed(data)) => {
+            format!(
+                "authentication refused by the circle (code {code}): {}",
+                data.reason
+            )
+        }
+        Error::Play(play) => match play {
+            PlayError::Unauthenticated => format!(
+                "the circle requires authentication (unauthenticated, code {code}): \
+                 pass --key FILE or set CIRCLES_KEY"
+            ),
+            PlayError::ScriptCompileError(data) | PlayError::ScriptRuntimeError(data) => {
+                script_error_line(&error.message(), code, data)
+            }
+            PlayError::ScriptLimitExceeded(data) => format!(
+                "script limit exceeded: {} (code {code}): {}",
+                data.limit, data.message
+            ),
+            PlayError::InvalidParams(reason) => format!("script refused (code {code}): {reason}"),
+            PlayError::InternalError(_) | PlayError::Other(_) => format!("play failed: {play}"),
+        },
         other => other.to_string(),
     }
 }
 
-/// ` (code N)` plus `: data` when there is data.
-fn with_data(code: i32, data: Option<&Value>) -> String {
-    match data {
-        Some(data) => format!(" (code {code}): {}", data_text(data)),
-        None => format!(" (code {code})"),
-    }
-}
-
-/// `compile error at line 3, column 7: message` from `{message, line, column}`.
-fn script_error_line(what: &str, code: i32, data: Option<&Value>) -> String {
-    let field = |name: &str| data.and_then(|data| data.get(name));
-    let message = field("message").and_then(Value::as_str);
-    let line = field("line").and_then(Value::as_u64);
-    let column = field("column").and_then(Value::as_u64);
-    match (message, line, column) {
-        (Some(message), Some(line), Some(column)) if line > 0 => {
-            format!("{what} at line {line}, column {column} (code {code}): {message}")
-        }
-        (Some(message), _, _) => format!("{what} (code {code}): {message}"),
-        _ => format!("{what}{}", with_data(code, data)),
-    }
-}
-
-/// Exit code, kind and stderr line of a `play` error.
-fn play_failure(error: &PlayError) -> (u8, &'static str, String) {
-    let code = error.code();
-    let data = error.data();
-    match error {
-        PlayError::Unauthenticated(_) => (
-            exit::AUTH,
-            "auth",
-            format!(
-                "the circle requires authentication (unauthenticated, code {code}): \
-                 pass --key FILE or set CIRCLES_KEY"
-            ),
-        ),
-        PlayError::ScriptCompileError(_) | PlayError::ScriptRuntimeError(_) => (
-            exit::SCRIPT,
-            "script",
-            script_error_line(error.message(), code, data.as_ref()),
-        ),
-        PlayError::ScriptLimitExceeded(_) => {
-            let field = |name: &str| data.as_ref().and_then(|d| d.get(name)?.as_str());
-            let line = match (field("limit"), field("message")) {
-                (Some(limit), Some(message)) => {
-                    format!("script limit exceeded: {limit} (code {code}): {message}")
-                }
-                _ => format!("script limit exceeded{}", with_data(code, data.as_ref())),
-            };
-            (exit::SCRIPT, "script", line)
-        }
-        PlayError::InvalidParams(_) => (
-            exit::SCRIPT,
-            "script",
-            format!("script refused{}", with_data(code, data.as_ref())),
-        ),
-        PlayError::InternalError(_) | PlayError::Other(_) => (
-            exit::RPC,
-            "rpc",
-            format!(
-                "play failed: {}{}",
-                error.message(),
-                with_data(code, data.as_ref())
-            ),
-        ),
-    }
-}
-
-/// The line for `-32001 authentication failed`, with the circle's reason.
-fn refused_line(error: &AuthenticateError) -> String {
-    let code = error.code();
-    let data = error.data();
-    let detail = match data.as_ref().and_then(|data| data.get("reason")) {
-        Some(reason) => format!(" (code {code}): {}", data_text(reason)),
-        None => with_data(code, data.as_ref()),
-    };
-    format!("authentication refused by the circle{detail}")
-}
-
-/// The JSON error object carries rpc-client's `code`, `message` and `data` (the
-/// circle's JSON-RPC error, or rpc-client's `client_code` and details for errors
-/// that arose on this side); the exit code and stderr line are the CLI's.
-impl From<Error> for Failure {
-    fn from(error: Error) -> Failure {
-        let (exit, kind, line) = match &error {
-            Error::Connect { .. } | Error::Transport(_) => {
-                (exit::TRANSPORT, "transport", error.to_string())
-            }
-            Error::Authenticate(refused @ AuthenticateError::AuthenticationFailed(_)) => {
-                (exit::AUTH, "auth", refused_line(refused))
-            }
-            Error::Play(play) => play_failure(play),
-            Error::WrongCircleKey { .. }
-            | Error::WrongCallerKey { .. }
-            | Error::BadChallenge(_) => (exit::AUTH, "auth", error.to_string()),
-            Error::Discover(_)
-            | Error::FetchNonce(_)
-            | Error::Authenticate(_)
-            | Error::Encode { .. } => (exit::RPC, "rpc", error.to_string()),
-        };
-        Failure {
-            exit,
-            kind,
-            code: Some(error.code()),
-            message: error.message(),
-            data: error.data(),
-            line,
-        }
+/// `script compile error at line 3, column 7 (code N): message`; the position
+/// is left out when unknown (0).
+fn script_error_line(what: &str, code: i32, data: &ScriptErrorData) -> String {
+    let ScriptErrorData {
+        message,
+        line,
+        column,
+    } = data;
+    if *line > 0 {
+        format!("{what} at line {line}, column {column} (code {code}): {message}")
+    } else {
+        format!("{what} (code {code}): {message}")
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use rpc_client::{
+        ApiError, AuthenticationFailedData, LimitExceededData, LimitName, RpcDiscoverError,
+    };
+
     use super::*;
 
     fn play(error: PlayError) -> Failure {
         Failure::from(Error::Play(error))
     }
 
+    fn script_data(line: u64, column: u64, message: &str) -> ScriptErrorData {
+        ScriptErrorData {
+            message: message.into(),
+            line,
+            column,
+        }
+    }
+
     #[test]
     fn compile_error_line_names_line_and_column() {
-        let failure = play(PlayError::ScriptCompileError(Some(
-            json!({"message": "Expecting ';'", "line": 2, "column": 9}),
-        )));
-        assert_eq!(failure.exit, exit::SCRIPT);
+        let error = PlayError::ScriptCompileError(script_data(2, 9, "Expecting ';'"));
+        let code = error.code();
+        let failure = play(error);
+        assert_eq!(failure.exit(), Exit::Script);
         assert_eq!(
-            failure.line,
-            "script compile error at line 2, column 9 (code -32010): Expecting ';'"
+            failure.line(),
+            format!("script compile error at line 2, column 9 (code {code}): Expecting ';'")
         );
         let json = failure.to_json();
-        assert_eq!(json["error"]["code"], -32010);
+        assert_eq!(json["error"]["code"], code);
         assert_eq!(json["error"]["message"], "script compile error");
         assert_eq!(json["error"]["data"]["line"], 2);
     }
 
     #[test]
     fn unknown_position_is_left_out() {
-        let failure = play(PlayError::ScriptRuntimeError(Some(
-            json!({"message": "boom", "line": 0, "column": 0}),
-        )));
-        assert_eq!(failure.line, "script runtime error (code -32011): boom");
+        let error = PlayError::ScriptRuntimeError(script_data(0, 0, "boom"));
+        let code = error.code();
+        assert_eq!(
+            play(error).line(),
+            format!("script runtime error (code {code}): boom")
+        );
     }
 
     #[test]
-    fn codes_map_to_exit_codes() {
+    fn errors_map_to_exit_codes() {
+        let limit = PlayError::ScriptLimitExceeded(LimitExceededData {
+            limit: LimitName::Time,
+            message: "slow".into(),
+        });
         let exits = [
-            (PlayError::Unauthenticated(None), exit::AUTH),
-            (PlayError::ScriptLimitExceeded(None), exit::SCRIPT),
-            (
-                PlayError::InvalidParams(Some(json!("too large"))),
-                exit::SCRIPT,
-            ),
-            (PlayError::InternalError(None), exit::RPC),
+            (PlayError::Unauthenticated, Exit::Auth),
+            (limit, Exit::Script),
+            (PlayError::InvalidParams("too large".into()), Exit::Script),
+            (PlayError::InternalError("oops".into()), Exit::Rpc),
         ];
-        for (error, code) in exits {
-            assert_eq!(play(error.clone()).exit, code, "{error}");
+        for (error, exit) in exits {
+            assert_eq!(play(error.clone()).exit(), exit, "{error}");
         }
         let refused = Failure::from(Error::Authenticate(
-            AuthenticateError::AuthenticationFailed(Some(json!({"reason": "expired"}))),
+            AuthenticateError::AuthenticationFailed(AuthenticationFailedData {
+                reason: "expired".into(),
+            }),
         ));
-        assert_eq!(refused.exit, exit::AUTH);
-        assert_eq!(
-            refused.line,
-            "authentication refused by the circle (code -32001): expired"
-        );
-        let internal = Failure::from(Error::Authenticate(AuthenticateError::InternalError(None)));
-        assert_eq!(internal.exit, exit::RPC);
+        assert_eq!(refused.exit(), Exit::Auth);
+        assert!(refused.line().ends_with("): expired"), "{}", refused.line());
+        let internal = Failure::from(Error::Authenticate(AuthenticateError::InternalError(
+            "x".into(),
+        )));
+        assert_eq!(internal.exit(), Exit::Rpc);
+        let discover = Failure::from(Error::Discover(RpcDiscoverError::InternalError("x".into())));
+        assert_eq!(discover.exit(), Exit::Rpc);
     }
 
     #[test]
     fn local_failures_have_null_code() {
-        let failure = Failure::local(exit::KEY, "key", "key file x already exists");
+        let failure = Failure::Key("key file x already exists".into());
+        assert_eq!(failure.exit(), Exit::Key);
         assert_eq!(
             failure.to_json(),
             json!({"error": {"kind": "key", "code": null, "message": "key file x already exists", "data": null}})
         );
+    }
+
+    #[test]
+    fn help_lists_every_exit_code_once() {
+        let help = Exit::help();
+        for exit in Exit::ALL {
+            let row = format!("  {}  ", exit as u8);
+            assert_eq!(help.matches(&row).count(), 1, "{row:?} in {help}");
+        }
     }
 }

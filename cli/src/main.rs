@@ -29,17 +29,8 @@
 //! client-side code (`rpc_client::client_code`, e.g. 1001 cannot connect, 1004 wrong circle
 //! key) for failures of the connection or sign-in, and null for the CLI's own failures (key
 //! files, script file, output). Usage errors reported by the argument parser are never JSON.
-//!
-//! | code | meaning |
-//! | --- | --- |
-//! | 0 | success |
-//! | 1 | output could not be written, or the runtime could not start |
-//! | 2 | usage: invalid arguments, or the script file / stdin cannot be read |
-//! | 3 | cannot connect to the circle, or the connection failed |
-//! | 4 | authentication refused: -32001, -32002 unauthenticated, wrong circle key, malformed challenge |
-//! | 5 | script error: -32010 compile, -32011 runtime, -32012 limit exceeded, -32602 script too large |
-//! | 6 | any other JSON-RPC error |
-//! | 7 | key problem: key file unreadable, malformed or already existing; key generation failed |
+//! The exit codes are listed by `circles --help` (from `failure::Exit`). A reader that goes
+//! away (`circles … | head -1`) is not a failure: the command stops and exits 0.
 
 mod failure;
 
@@ -52,23 +43,7 @@ use clap::{ArgGroup, Args, CommandFactory, Parser, Subcommand};
 use rpc_client::{PlayResult, PublicKey, SecretKey};
 use serde_json::{Value, json};
 
-use crate::failure::{Failure, exit};
-
-const EXIT_CODES: &str = "\
-Exit codes:
-  0  success
-  1  output could not be written, or the runtime could not start
-  2  usage: invalid arguments, or the script file / stdin cannot be read
-  3  cannot connect to the circle, or the connection failed
-  4  authentication refused: -32001 authentication failed, -32002 unauthenticated,
-     wrong circle key (--expect-circle-key), malformed challenge
-  5  script error: -32010 compile, -32011 runtime, -32012 limit exceeded,
-     -32602 script too large
-  6  any other JSON-RPC error
-  7  key problem: key file unreadable, malformed or already existing
-
-Errors print one line `error: ...` on stderr; with --json also
-{\"error\": {\"kind\", \"code\", \"message\", \"data\"}} on stdout.";
+use crate::failure::{Exit, Failure};
 
 /// The command-line client of circles.
 #[derive(Debug, Parser)]
@@ -81,7 +56,7 @@ Errors print one line `error: ...` on stderr; with --json also
                   (ws://HOST:PORT). `play` signs in with a secp256k1 key file (from \
                   `keygen --out`) and runs a script in the circle's context; the script sees \
                   your public key as CALLER_PUBLIC_KEY.",
-    after_help = EXIT_CODES
+    after_help = Exit::help()
 )]
 struct Cli {
     /// Print machine-readable JSON on stdout (results and errors)
@@ -95,13 +70,10 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Generate a secp256k1 key
-    #[command(after_help = EXIT_CODES)]
     Keygen(KeygenArgs),
     /// Run a Rhai script in a circle
-    #[command(after_help = EXIT_CODES)]
     Play(PlayArgs),
     /// Show a circle's API (its OpenRPC document)
-    #[command(after_help = EXIT_CODES)]
     Discover(DiscoverArgs),
 }
 
@@ -163,7 +135,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
             failure.report(cli.json);
-            ExitCode::from(failure.exit)
+            ExitCode::from(failure.exit() as u8)
         }
     }
 }
@@ -195,13 +167,7 @@ fn block_on<F: Future>(future: F) -> Result<F::Output, Failure> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|error| {
-            Failure::local(
-                exit::INTERNAL,
-                "runtime",
-                format!("cannot start the async runtime: {error}"),
-            )
-        })?;
+        .map_err(Failure::Runtime)?;
     Ok(runtime.block_on(future))
 }
 
@@ -224,17 +190,12 @@ async fn discover(url: &str) -> Result<Value, Failure> {
 }
 
 fn load_key(path: &Path) -> Result<SecretKey, Failure> {
-    SecretKey::load_from_file(path)
-        .map_err(|error| Failure::local(exit::KEY, "key", error.to_string()))
+    SecretKey::load_from_file(path).map_err(|error| Failure::Key(error.to_string()))
 }
 
 fn read_script(args: &PlayArgs) -> Result<String, Failure> {
     let unreadable = |what: String, error: io::Error| {
-        Failure::local(
-            exit::USAGE,
-            "input",
-            format!("cannot read the script from {what}: {error}"),
-        )
+        Failure::Input(format!("cannot read the script from {what}: {error}"))
     };
     match (&args.script, &args.file) {
         (Some(script), _) => Ok(script.clone()),
@@ -249,23 +210,20 @@ fn read_script(args: &PlayArgs) -> Result<String, Failure> {
         (None, Some(path)) => std::fs::read_to_string(path)
             .map_err(|error| unreadable(path.display().to_string(), error)),
         // clap's ArgGroup requires one of them.
-        (None, None) => Err(Failure::local(
-            exit::USAGE,
-            "input",
-            "no script given: pass SCRIPT or -f FILE",
+        (None, None) => Err(Failure::Input(
+            "no script given: pass SCRIPT or -f FILE".into(),
         )),
     }
 }
 
 fn keygen(args: &KeygenArgs, json: bool) -> Result<(), Failure> {
-    let key = SecretKey::try_generate().map_err(|error| {
-        Failure::local(exit::KEY, "key", format!("cannot generate a key: {error}"))
-    })?;
+    let key = SecretKey::try_generate()
+        .map_err(|error| Failure::Key(format!("cannot generate a key: {error}")))?;
     let public_key = key.public_key().to_hex();
     match &args.out {
         Some(path) => {
             key.save_to_file(path)
-                .map_err(|error| Failure::local(exit::KEY, "key", error.to_string()))?;
+                .map_err(|error| Failure::Key(error.to_string()))?;
             if json {
                 let path = path.display().to_string();
                 write_stdout(&format!(
@@ -302,13 +260,7 @@ fn keygen(args: &KeygenArgs, json: bool) -> Result<(), Failure> {
 
 fn print_play_result(result: &PlayResult, json: bool) -> Result<(), Failure> {
     if json {
-        let value = serde_json::to_value(result).map_err(|error| {
-            Failure::local(
-                exit::INTERNAL,
-                "output",
-                format!("cannot encode the result: {error}"),
-            )
-        })?;
+        let value = serde_json::to_value(result).map_err(|error| Failure::Output(error.into()))?;
         return write_stdout(&format!("{value:#}\n"));
     }
     let mut logs = String::new();
@@ -374,12 +326,17 @@ fn print_discover(document: &Value, json: bool) -> Result<(), Failure> {
     write_stdout(&out)
 }
 
+/// Writes to stdout. A reader that went away (a closed pipe) is not a
+/// failure: there is no one left to tell.
 fn write_stdout(text: &str) -> Result<(), Failure> {
     let mut stdout = io::stdout().lock();
-    stdout
+    match stdout
         .write_all(text.as_bytes())
         .and_then(|()| stdout.flush())
-        .map_err(|error| Failure::output(&error))
+    {
+        Err(error) if error.kind() != io::ErrorKind::BrokenPipe => Err(Failure::Output(error)),
+        _ => Ok(()),
+    }
 }
 
 /// A line (or lines) for people on stderr; nothing when empty.

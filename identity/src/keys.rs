@@ -5,7 +5,7 @@ use std::str::FromStr;
 
 use crate::hexutil::{self, HexProblem};
 use crate::random::{self, RandomnessError};
-use crate::signature;
+use crate::signature::{self, Signature};
 
 /// Why a public or secret key was rejected.
 ///
@@ -182,10 +182,10 @@ impl SecretKey {
     /// `sign_message(encode_defunct(text=message))`: ECDSA over [`crate::personal_sign_digest`]
     /// with an RFC 6979 deterministic nonce, always low-S.
     ///
-    /// Returns `0x` followed by 130 lower-case hex chars: 65 bytes `r‖s‖v` with
-    /// `v = 27 + recovery id`.
-    pub fn sign_personal(&self, message: &str) -> String {
-        signature::sign_personal(&self.secret, message.as_bytes()).to_hex()
+    /// The signature has a recovery id; as text ([`Signature::to_hex`]) it is `0x`
+    /// followed by 130 lower-case hex chars: 65 bytes `r‖s‖v` with `v = 27 + recovery id`.
+    pub fn sign_personal(&self, message: &str) -> Signature {
+        signature::sign_personal(&self.secret, message.as_bytes())
     }
 
     fn from_inner(secret: secp256k1::SecretKey) -> SecretKey {

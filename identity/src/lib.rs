@@ -26,7 +26,7 @@
 //!
 //! let key = SecretKey::generate();
 //! let signature = key.sign_personal("hello");
-//! let signature = Signature::from_hex(&signature).unwrap();
+//! assert_eq!(Signature::from_hex(&signature.to_hex()), Ok(signature));
 //! assert!(verify_personal(&key.public_key(), "hello", &signature).is_ok());
 //! assert!(verify_personal(&key.public_key(), "hello!", &signature).is_err());
 //! ```

@@ -4,7 +4,7 @@ mod vectors;
 
 use circles_identity::{
     CHALLENGE_HEADER, ChallengeMessage, ChallengeParseError, KeyError, PublicKey, SecretKey,
-    Signature, new_nonce, verify_personal,
+    new_nonce, verify_personal,
 };
 use vectors::*;
 
@@ -62,7 +62,7 @@ fn signing_the_rendered_challenge_verifies() {
         ..fixed()
     }
     .render();
-    let signature = Signature::from_hex(&caller.sign_personal(&message)).unwrap();
+    let signature = caller.sign_personal(&message);
     assert_eq!(
         verify_personal(&caller.public_key(), &message, &signature),
         Ok(())

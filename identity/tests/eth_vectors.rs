@@ -66,7 +66,11 @@ fn digest_matches_eth_account() {
 fn signature_matches_eth_account_byte_for_byte() {
     let key = key();
     for (message, _, signature, _) in CASES {
-        assert_eq!(key.sign_personal(message), signature, "message {message:?}");
+        assert_eq!(
+            key.sign_personal(message).to_hex(),
+            signature,
+            "message {message:?}"
+        );
     }
 }
 

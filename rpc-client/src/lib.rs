@@ -7,6 +7,9 @@
 //! `tools/wasm.sh` into `console/pkg/`. [`Error::code`] gives every error a
 //! number: the circle's JSON-RPC code, or one of the [`client_code`]s.
 //!
+//! Errors the circle answers with are the typed enums generated from the
+//! spec (e.g. [`PlayError::ScriptCompileError`] carrying [`ScriptErrorData`]).
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), rpc_client::Error> {
 //! let key = rpc_client::SecretKey::generate();
@@ -23,11 +26,14 @@
 
 pub use circles_identity::{ChallengeMessage, KeyError, PublicKey, SecretKey};
 pub use rpc_types::client::{ApiClient, CallError};
-pub use rpc_types::{AuthenticateError, FetchNonceError, PlayError, PlayResult};
+pub use rpc_types::error_code;
+pub use rpc_types::{
+    ApiError, AuthenticateError, AuthenticationFailedData, FetchNonceError, LimitExceededData,
+    LimitName, PlayError, PlayResult, RpcDiscoverError, ScriptErrorData,
+};
 
 use jsonrpsee::core::ClientError;
 use jsonrpsee::core::client::ClientT;
-use jsonrpsee::types::ErrorObjectOwned;
 use rpc_types::{AuthenticateParams, FetchNonceParams, PlayParams};
 
 #[cfg(target_arch = "wasm32")]
@@ -48,7 +54,7 @@ pub enum Error {
     #[error("{0}")]
     Transport(ClientError),
     #[error("rpc.discover failed: {0}")]
-    Discover(ErrorObjectOwned),
+    Discover(RpcDiscoverError),
     #[error("fetch_nonce failed: {0}")]
     FetchNonce(FetchNonceError),
     #[error("authenticate failed: {0}")]
@@ -62,9 +68,6 @@ pub enum Error {
     /// it would sign in to a different circle.
     #[error("the challenge names circle key {got}, expected {expected}: refusing to sign it")]
     WrongCircleKey { expected: PublicKey, got: PublicKey },
-    /// A value does not fit the spec's schema (a bug on this side).
-    #[error("cannot encode {what}: {reason}")]
-    Encode { what: &'static str, reason: String },
     /// The challenge is for another caller key than ours.
     #[error("the challenge is for public key {got}, not ours ({expected}): refusing to sign it")]
     WrongCallerKey { expected: PublicKey, got: PublicKey },
@@ -90,7 +93,8 @@ pub mod client_code {
     pub const WRONG_CIRCLE_KEY: i32 = 1004;
     /// [`Error::WrongCallerKey`](super::Error::WrongCallerKey).
     pub const WRONG_CALLER_KEY: i32 = 1005;
-    /// [`Error::Encode`](super::Error::Encode).
+    /// A value did not fit the spec's schema (no longer arises: keys and
+    /// signatures are typed); kept so that the number is never reused.
     pub const ENCODE: i32 = 1006;
     /// A key given by the caller is not valid hex of a secp256k1 key (only the
     /// web API parses keys from text).
@@ -110,7 +114,6 @@ impl Error {
             Error::Play(error) => error.code(),
             Error::BadChallenge(_) => client_code::BAD_CHALLENGE,
             Error::WrongCircleKey { .. } => client_code::WRONG_CIRCLE_KEY,
-            Error::Encode { .. } => client_code::ENCODE,
             Error::WrongCallerKey { .. } => client_code::WRONG_CALLER_KEY,
         }
     }
@@ -119,10 +122,10 @@ impl Error {
     /// (`"script compile error"`), else the whole description of the error.
     pub fn message(&self) -> String {
         match self {
-            Error::Discover(error) => error.message().to_string(),
-            Error::FetchNonce(error) => error.message().to_string(),
-            Error::Authenticate(error) => error.message().to_string(),
-            Error::Play(error) => error.message().to_string(),
+            Error::Discover(error) => error.message(),
+            Error::FetchNonce(error) => error.message(),
+            Error::Authenticate(error) => error.message(),
+            Error::Play(error) => error.message(),
             other => other.to_string(),
         }
     }
@@ -138,12 +141,10 @@ impl Error {
                 "reason": source.to_string(),
             })),
             Error::Transport(source) => Some(json!({ "reason": source.to_string() })),
-            Error::Discover(error) => error
-                .data()
-                .and_then(|raw| serde_json::from_str(raw.get()).ok()),
-            Error::FetchNonce(error) => error.data(),
-            Error::Authenticate(error) => error.data(),
-            Error::Play(error) => error.data(),
+            Error::Discover(error) => error.data_json(),
+            Error::FetchNonce(error) => error.data_json(),
+            Error::Authenticate(error) => error.data_json(),
+            Error::Play(error) => error.data_json(),
             Error::BadChallenge(reason) => Some(json!({ "reason": reason.to_string() })),
             Error::WrongCircleKey { expected, got } | Error::WrongCallerKey { expected, got } => {
                 Some(json!({
@@ -151,21 +152,8 @@ impl Error {
                     "got": got.to_hex(),
                 }))
             }
-            Error::Encode { what, reason } => Some(json!({ "what": what, "reason": reason })),
         }
     }
-}
-
-/// A string as one of the spec's constrained string types.
-fn encode<T>(what: &'static str, value: String) -> Result<T, Error>
-where
-    T: std::str::FromStr,
-    T::Err: std::fmt::Display,
-{
-    value.parse().map_err(|e: T::Err| Error::Encode {
-        what,
-        reason: e.to_string(),
-    })
 }
 
 fn call_error<E>(error: CallError<E>, typed: impl FnOnce(E) -> Error) -> Error {
@@ -176,14 +164,14 @@ fn call_error<E>(error: CallError<E>, typed: impl FnOnce(E) -> Error) -> Error {
 }
 
 /// A connection to one circle.
-pub struct Circle<C> {
+pub struct CircleClient<C> {
     api: ApiClient<C>,
 }
 
-impl<C: ClientT> Circle<C> {
+impl<C: ClientT> CircleClient<C> {
     /// Wraps a connected jsonrpsee client.
     pub fn new(client: C) -> Self {
-        Circle {
+        CircleClient {
             api: ApiClient::new(client),
         }
     }
@@ -211,10 +199,9 @@ impl<C: ClientT> Circle<C> {
         expected_circle_key: Option<&PublicKey>,
     ) -> Result<PublicKey, Error> {
         let ours = key.public_key();
-        let pubkey = encode("public key", ours.to_hex())?;
         let challenge = self
             .api
-            .fetch_nonce(FetchNonceParams { pubkey })
+            .fetch_nonce(FetchNonceParams { pubkey: ours })
             .await
             .map_err(|e| call_error(e, Error::FetchNonce))?;
         let message = ChallengeMessage::parse(&challenge.message).map_err(Error::BadChallenge)?;
@@ -232,10 +219,9 @@ impl<C: ClientT> Circle<C> {
                 got: message.circle_key,
             });
         }
-        let signature = key.sign_personal(&challenge.message);
         let params = AuthenticateParams {
-            pubkey: encode("public key", ours.to_hex())?,
-            signature: encode("signature", signature)?,
+            pubkey: ours,
+            signature: key.sign_personal(&challenge.message),
         };
         self.api
             .authenticate(params)
@@ -265,7 +251,7 @@ pub type Transport = jsonrpsee::wasm_client::Client;
 /// Connects to the circle at `url` (`ws://host:port`); fails with
 /// [`Error::Connect`] when no connection can be opened (on wasm32 too: the
 /// browser's socket is awaited until it is open).
-pub async fn connect(url: &str) -> Result<Circle<Transport>, Error> {
+pub async fn connect(url: &str) -> Result<CircleClient<Transport>, Error> {
     #[cfg(not(target_arch = "wasm32"))]
     let client = jsonrpsee::ws_client::WsClientBuilder::default()
         .build(url)
@@ -277,8 +263,10 @@ pub async fn connect(url: &str) -> Result<Circle<Transport>, Error> {
             jsonrpsee::core::client::ClientBuilder::default().build_with_wasm(sender, receiver)
         })
         .map_err(|e| ClientError::Transport(e.into()));
-    client.map(Circle::new).map_err(|source| Error::Connect {
-        url: url.to_string(),
-        source,
-    })
+    client
+        .map(CircleClient::new)
+        .map_err(|source| Error::Connect {
+            url: url.to_string(),
+            source,
+        })
 }

@@ -13,8 +13,9 @@
 //!
 //! Every failure is thrown as an `Error` (name `CirclesError`) that carries
 //! `code`, `message` and `data`:
-//! - when the circle answered with a JSON-RPC error: its `code` (e.g. -32002
-//!   unauthenticated, -32010 script compile error), its `message` and `data`
+//! - when the circle answered with a JSON-RPC error: its `code` (e.g. 2002
+//!   unauthenticated, 2010 script compile error: look codes up by name in the
+//!   spec, or in `error_code`), its `message` and `data`
 //!   (`null` when it sent none);
 //! - when the error arose in the client: one of the [`ClientErrorCode`]s
 //!   ([`crate::client_code`]), a description as `message` and details in
@@ -22,13 +23,13 @@
 //!   lost, timeout) `{reason}`, 1003 malformed challenge `{reason}`, 1004 the
 //!   challenge names another circle key than the expected one, refused before
 //!   signing `{expected, got}`, 1005 the challenge is for another caller key
-//!   `{expected, got}`, 1006 a value does not fit the spec `{what, reason}`,
+//!   `{expected, got}`, 1006 (no longer used: keys and signatures are typed),
 //!   1007 a key passed in is not valid hex `{argument, reason}`.
 
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
-use crate::{Circle, Error, PublicKey, SecretKey, Transport, client_code};
+use crate::{CircleClient, Error, PublicKey, SecretKey, Transport, client_code};
 
 /// The codes of client-side errors (see [`crate::client_code`]), for JS:
 /// `error.code === ClientErrorCode.WrongCircleKey`.
@@ -117,7 +118,7 @@ pub fn public_key(secret_hex: &str) -> Result<String, JsValue> {
 /// A connection to one circle, for page JavaScript.
 #[wasm_bindgen]
 pub struct WebCircle {
-    circle: Circle<Transport>,
+    circle: CircleClient<Transport>,
     url: String,
 }
 

@@ -23,7 +23,7 @@ async fn rpc_errors_keep_the_circles_code_message_and_data() {
     let (running, _) = start().await;
     let circle = rpc_client::connect(&running.url()).await.expect("connect");
     let refused = circle.play("1").await.expect_err("unauthenticated");
-    assert_eq!(refused.code(), -32002);
+    assert_eq!(refused.code(), rpc_client::error_code::UNAUTHENTICATED);
     assert_eq!(refused.message(), "unauthenticated");
 
     circle
@@ -31,7 +31,7 @@ async fn rpc_errors_keep_the_circles_code_message_and_data() {
         .await
         .expect("authenticate");
     let compile = circle.play("let x = ;").await.expect_err("compile error");
-    assert_eq!(compile.code(), -32010);
+    assert_eq!(compile.code(), rpc_client::error_code::SCRIPT_COMPILE_ERROR);
     assert_eq!(compile.message(), "script compile error");
     let data = compile.data().expect("data");
     assert!(

@@ -91,7 +91,7 @@ async fn a_wrong_expected_circle_key_is_refused_before_signing() {
     // Nothing was signed or sent: the connection is still anonymous.
     match circle.play("1").await {
         Err(Error::Play(PlayError::Unauthenticated(_))) => {}
-        other => panic!("expected -32002 after the refusal, got {other:?}"),
+        other => panic!("expected Unauthenticated after the refusal, got {other:?}"),
     }
 }
 
@@ -99,7 +99,7 @@ async fn a_wrong_expected_circle_key_is_refused_before_signing() {
 async fn play_before_authenticate_is_32002() {
     let circle = rpc_client::connect(url()).await.expect("connect");
     let error = circle.play("40 + 2").await.expect_err("unauthenticated");
-    assert_eq!(error.code(), -32002);
+    assert_eq!(error.code(), rpc_client::error_code::UNAUTHENTICATED);
     assert!(matches!(error, Error::Play(PlayError::Unauthenticated(_))));
 }
 
@@ -107,7 +107,7 @@ async fn play_before_authenticate_is_32002() {
 async fn a_compile_error_is_32010_with_its_position() {
     let (circle, _) = signed_in().await;
     let error = circle.play("let x = ;").await.expect_err("compile error");
-    assert_eq!(error.code(), -32010);
+    assert_eq!(error.code(), rpc_client::error_code::SCRIPT_COMPILE_ERROR);
     let data = error.data().expect("data");
     assert!(data.get("line").is_some(), "{data}");
     assert!(data.get("message").is_some(), "{data}");
@@ -167,7 +167,7 @@ async fn web_circle_signs_in_and_plays() {
     assert_eq!(circle.url(), url());
 
     let refused = circle.play("1".into()).await.expect_err("unauthenticated");
-    assert_eq!(code_of(&refused), -32002);
+    assert_eq!(code_of(&refused), rpc_client::error_code::UNAUTHENTICATED);
     assert_eq!(
         get(&refused, "message").as_string().as_deref(),
         Some("unauthenticated")
@@ -202,7 +202,10 @@ async fn web_circle_signs_in_and_plays() {
         .play("let x = ;".into())
         .await
         .expect_err("compile error");
-    assert_eq!(code_of(&compile), -32010);
+    assert_eq!(
+        code_of(&compile),
+        rpc_client::error_code::SCRIPT_COMPILE_ERROR
+    );
     assert!(get(&get(&compile, "data"), "line").as_f64().is_some());
 
     let document = circle

@@ -2,16 +2,16 @@
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use circles_identity::{ChallengeMessage, PublicKey, SecretKey, Signature, verify_personal};
-use circles_sandbox::{Caller, Limits, Sandbox, SandboxBuilder, SandboxError, ScriptError};
-use jsonrpsee::types::error::{INTERNAL_ERROR_CODE, INTERNAL_ERROR_MSG};
-use jsonrpsee::types::{ErrorObject, ErrorObjectOwned};
+use circles_identity::{ChallengeMessage, PublicKey, SecretKey, verify_personal};
+use circles_sandbox::{
+    Caller, LimitKind, Limits, Sandbox, SandboxBuilder, SandboxError, ScriptError,
+};
 use rpc_types::server::{Api, CallContext};
 use rpc_types::{
-    AuthenticateError, AuthenticateParams, AuthenticateResult, CompressedPublicKey,
-    FetchNonceError, FetchNonceParams, FetchNonceResult, Nonce, PlayError, PlayParams, PlayResult,
+    AuthenticateError, AuthenticateParams, AuthenticateResult, AuthenticationFailedData,
+    FetchNonceError, FetchNonceParams, FetchNonceResult, LimitExceededData, LimitName, Nonce,
+    PlayError, PlayParams, PlayResult, ScriptErrorData,
 };
-use serde_json::json;
 
 use crate::session::{Challenge, Session};
 
@@ -30,6 +30,7 @@ pub struct CircleSettings {
 }
 
 impl CircleSettings {
+    /// The default lifetime of a challenge; configuration defaults refer to it.
     pub const DEFAULT_CHALLENGE_TTL: Duration = Duration::from_secs(300);
 
     /// Defaults for circle `id`.
@@ -89,25 +90,25 @@ impl Circle {
     }
 }
 
-fn internal(reason: impl Into<String>) -> ErrorObjectOwned {
-    ErrorObject::owned(INTERNAL_ERROR_CODE, INTERNAL_ERROR_MSG, Some(reason.into()))
-}
-
 /// The connection's session; the session layer attaches one to every call.
-fn session(ctx: &CallContext) -> Result<&Session, ErrorObjectOwned> {
+/// Without it the server was assembled wrongly: an internal error, the reason
+/// being the error's `data`.
+fn session(ctx: &CallContext) -> Result<&Session, String> {
     ctx.get::<Session>()
-        .ok_or_else(|| internal("no session: the server was started without its session layer"))
+        .ok_or_else(|| "no session: the server was started without its session layer".to_string())
 }
 
-fn unix_now() -> Result<u64, ErrorObjectOwned> {
+fn unix_now() -> Result<u64, String> {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|since| since.as_secs())
-        .map_err(|_| internal("the server clock is before 1970"))
+        .map_err(|_| "the server clock is before 1970".to_string())
 }
 
 fn auth_failed(reason: impl std::fmt::Display) -> AuthenticateError {
-    AuthenticateError::AuthenticationFailed(Some(json!({ "reason": reason.to_string() })))
+    AuthenticateError::AuthenticationFailed(AuthenticationFailedData {
+        reason: reason.to_string(),
+    })
 }
 
 impl Api for Circle {
@@ -116,14 +117,13 @@ impl Api for Circle {
         ctx: CallContext,
         params: FetchNonceParams,
     ) -> Result<FetchNonceResult, FetchNonceError> {
-        let caller = PublicKey::from_hex(&params.pubkey)
-            .map_err(|e| FetchNonceError::InvalidParams(Some(json!(format!("pubkey: {e}")))))?;
-        let session = session(&ctx).map_err(FetchNonceError::Other)?;
+        let caller = params.pubkey;
+        let session = session(&ctx).map_err(FetchNonceError::InternalError)?;
         let nonce = circles_identity::try_new_nonce()
-            .map_err(|e| FetchNonceError::Other(internal(e.to_string())))?;
+            .map_err(|e| FetchNonceError::InternalError(e.to_string()))?;
         let ttl = self.settings.challenge_ttl;
         let expires_at =
-            unix_now().map_err(FetchNonceError::Other)? + ttl.as_secs_f64().ceil() as u64;
+            unix_now().map_err(FetchNonceError::InternalError)? + ttl.as_secs_f64().ceil() as u64;
         let message = ChallengeMessage {
             circle_id: self.settings.id.clone(),
             circle_key: self.public_key,
@@ -133,7 +133,7 @@ impl Api for Circle {
         }
         .render();
         let nonce =
-            Nonce::try_from(nonce).map_err(|e| FetchNonceError::Other(internal(e.to_string())))?;
+            Nonce::try_from(nonce).map_err(|e| FetchNonceError::InternalError(e.to_string()))?;
         session.lock().challenge = Some(Challenge {
             caller,
             message: message.clone(),
@@ -151,7 +151,7 @@ impl Api for Circle {
         ctx: CallContext,
         params: AuthenticateParams,
     ) -> Result<AuthenticateResult, AuthenticateError> {
-        let session = session(&ctx).map_err(AuthenticateError::Other)?;
+        let session = session(&ctx).map_err(AuthenticateError::InternalError)?;
         // The first attempt consumes the challenge, whatever its outcome: a
         // signature is never accepted twice.
         let challenge = session.lock().challenge.take();
@@ -165,34 +165,29 @@ impl Api for Circle {
                 "the challenge has expired: call fetch_nonce again",
             ));
         }
-        let caller =
-            PublicKey::from_hex(&params.pubkey).map_err(|e| auth_failed(format!("pubkey: {e}")))?;
+        let caller = params.pubkey;
         if caller != challenge.caller {
             return Err(auth_failed(
                 "the challenge on this connection was issued for another public key",
             ));
         }
-        let signature = Signature::from_hex(&params.signature).map_err(auth_failed)?;
-        verify_personal(&caller, &challenge.message, &signature).map_err(auth_failed)?;
+        verify_personal(&caller, &challenge.message, &params.signature).map_err(auth_failed)?;
 
         session.lock().caller = Some(caller);
-        let public_key = CompressedPublicKey::try_from(caller.to_hex())
-            .map_err(|e| AuthenticateError::Other(internal(e.to_string())))?;
         Ok(AuthenticateResult {
             authenticated: true,
-            public_key,
+            public_key: caller,
         })
     }
 
     async fn play(&self, ctx: CallContext, params: PlayParams) -> Result<PlayResult, PlayError> {
-        let caller = session(&ctx).map_err(PlayError::Other)?.lock().caller;
+        let caller = session(&ctx)
+            .map_err(PlayError::InternalError)?
+            .lock()
+            .caller;
         let caller = match caller {
             Some(key) => Caller::new(key.to_hex()),
-            None if self.settings.require_auth => {
-                return Err(PlayError::Unauthenticated(Some(json!(
-                    "this circle runs scripts for authenticated callers only: call fetch_nonce, then authenticate, on this connection"
-                ))));
-            }
+            None if self.settings.require_auth => return Err(PlayError::Unauthenticated),
             None => Caller::anonymous(),
         };
         match self.sandbox.run(params.script.0, caller).await {
@@ -206,13 +201,53 @@ impl Api for Circle {
     }
 }
 
+/// The one mapping from the sandbox's errors to the wire's.
 fn play_error(error: ScriptError) -> PlayError {
-    let data = Some(error.data());
     match error {
-        ScriptError::TooLarge { .. } => PlayError::InvalidParams(data),
-        ScriptError::Compile { .. } => PlayError::ScriptCompileError(data),
-        ScriptError::Runtime { .. } => PlayError::ScriptRuntimeError(data),
-        ScriptError::LimitExceeded { .. } => PlayError::ScriptLimitExceeded(data),
-        ScriptError::Panicked { .. } => PlayError::InternalError(data),
+        ScriptError::TooLarge { .. } => {
+            PlayError::InvalidParams(format!("script: {error} ({})", LimitName::ScriptSize))
+        }
+        ScriptError::Compile {
+            message,
+            line,
+            column,
+        } => PlayError::ScriptCompileError(script_error_data(message, line, column)),
+        ScriptError::Runtime {
+            message,
+            line,
+            column,
+        } => PlayError::ScriptRuntimeError(script_error_data(message, line, column)),
+        ScriptError::LimitExceeded { limit, message } => {
+            PlayError::ScriptLimitExceeded(LimitExceededData {
+                limit: limit_name(limit),
+                message,
+            })
+        }
+        ScriptError::Panicked { message } => {
+            PlayError::InternalError(format!("the script run panicked: {message}"))
+        }
+    }
+}
+
+fn script_error_data(message: String, line: usize, column: usize) -> ScriptErrorData {
+    ScriptErrorData {
+        message,
+        line: line as u64,
+        column: column as u64,
+    }
+}
+
+fn limit_name(limit: LimitKind) -> LimitName {
+    match limit {
+        LimitKind::Operations => LimitName::Operations,
+        LimitKind::Time => LimitName::Time,
+        LimitKind::CallDepth => LimitName::CallDepth,
+        LimitKind::ExpressionDepth => LimitName::ExpressionDepth,
+        LimitKind::StringSize => LimitName::StringSize,
+        LimitKind::ArraySize => LimitName::ArraySize,
+        LimitKind::MapSize => LimitName::MapSize,
+        LimitKind::ScriptSize => LimitName::ScriptSize,
+        LimitKind::Modules => LimitName::Modules,
+        LimitKind::Busy => LimitName::Busy,
     }
 }

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 /// | --- | --- | --- |
 /// | `max_message_bytes` | 1 048 576 | a request (or batch) over it gets -32007 `Request is too big`; a response over it -32008 |
 /// | `max_connections` | 1 024 | further WebSocket connections are refused until one closes |
-/// | `max_batch_calls` | 32 | a batch of more calls is refused as a whole with -32600 `Invalid request` (a batch counts as its number of calls) |
+/// | `max_batch_calls` | 32 | a batch of more calls is refused as a whole with -32010 `The batch request was too large` (jsonrpsee's own answer) |
 /// | `ping_interval_secs` | 30 | the server pings each connection this often |
 /// | `idle_timeout_secs` | 120 | a connection that answers no ping and sends nothing for this long is closed |
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -93,10 +93,7 @@ impl ServerLimits {
             .max_request_body_size(self.max_message_bytes)
             .max_response_body_size(self.max_message_bytes)
             .max_connections(self.max_connections)
-            // The batch limit is enforced by the session layer: jsonrpsee's own
-            // refusal uses code -32010, which the contract gives to script
-            // compile errors.
-            .set_batch_request_config(BatchRequestConfig::Unlimited)
+            .set_batch_request_config(BatchRequestConfig::Limit(self.max_batch_calls))
             .enable_ws_ping(ping)
             .build()
     }

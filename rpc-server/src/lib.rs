@@ -17,7 +17,7 @@ pub use circle::{Circle, CircleSettings};
 pub use config::{InvalidServerLimits, ServerLimits};
 pub use console::{ConsoleDir, ConsoleLayer, ConsoleService};
 pub use origin::{OriginGuard, OriginLayer};
-pub use session::{Challenge, Session, SessionLayer, SessionState};
+pub use session::{Challenge, Session, SessionLayer, SessionService, SessionState};
 
 /// Why a circle could not start.
 #[derive(Debug, thiserror::Error)]
@@ -112,7 +112,6 @@ async fn serve_inner<C: Send + Sync + 'static>(
     console: Option<ConsoleDir>,
 ) -> Result<RunningCircle, StartError> {
     limits.validate()?;
-    let max_batch_calls = limits.max_batch_calls;
     if let Some(console) = &console {
         tracing::debug!(dir = %console.path().display(), "serving the web console");
     }
@@ -123,10 +122,7 @@ async fn serve_inner<C: Send + Sync + 'static>(
                 .layer(OriginLayer::new(limits.allowed_origins.clone()))
                 .layer(ConsoleLayer::new(console)),
         )
-        .set_rpc_middleware(
-            RpcServiceBuilder::new()
-                .layer_fn(move |service| SessionLayer::new(service, max_batch_calls)),
-        )
+        .set_rpc_middleware(RpcServiceBuilder::new().layer(SessionLayer))
         .build(addr)
         .await
         .map_err(|source| StartError::Bind { addr, source })?;

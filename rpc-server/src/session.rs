@@ -1,8 +1,8 @@
 //! Per-connection session state.
 //!
 //! jsonrpsee builds the RPC middleware once per WebSocket connection, so the
-//! [`SessionLayer`] creates one [`Session`] there and attaches it to every
-//! call (batched ones included) as a request extension. The session lives
+//! [`SessionLayer`] creates one [`Session`] there, and its [`SessionService`]
+//! attaches it to every call (batched ones included) as a request extension. The session lives
 //! exactly as long as its connection: nothing to clean up, no global map that
 //! grows with connection churn.
 
@@ -11,10 +11,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use circles_identity::PublicKey;
-use jsonrpsee::MethodResponse;
 use jsonrpsee::core::middleware::{Batch, Notification, RpcServiceT};
-use jsonrpsee::types::error::{INVALID_REQUEST_CODE, INVALID_REQUEST_MSG};
-use jsonrpsee::types::{ErrorObject, Id, Request};
+use jsonrpsee::types::Request;
 
 /// A sign-in challenge handed out by `fetch_nonce`, waiting for `authenticate`.
 #[derive(Debug, Clone)]
@@ -78,32 +76,32 @@ impl Session {
     }
 }
 
-/// RPC middleware, one per connection: attaches the connection's [`Session`]
-/// to each call and refuses batches over the configured number of calls.
-#[derive(Clone)]
-pub struct SessionLayer<S> {
-    inner: S,
-    session: Session,
-    max_batch_calls: usize,
-}
+/// Gives each connection its own [`Session`]: jsonrpsee applies the layer
+/// once per connection.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SessionLayer;
 
-impl<S> SessionLayer<S> {
-    pub fn new(inner: S, max_batch_calls: u32) -> Self {
-        SessionLayer {
+impl<S> tower::Layer<S> for SessionLayer {
+    type Service = SessionService<S>;
+
+    fn layer(&self, inner: S) -> SessionService<S> {
+        SessionService {
             inner,
             session: Session::default(),
-            max_batch_calls: usize::try_from(max_batch_calls).unwrap_or(usize::MAX),
         }
     }
 }
 
-impl<S> RpcServiceT for SessionLayer<S>
+/// Attaches the connection's [`Session`] to each call it carries.
+#[derive(Clone)]
+pub struct SessionService<S> {
+    inner: S,
+    session: Session,
+}
+
+impl<S> RpcServiceT for SessionService<S>
 where
-    S: RpcServiceT<MethodResponse = MethodResponse, BatchResponse = MethodResponse>
-        + Send
-        + Sync
-        + Clone
-        + 'static,
+    S: RpcServiceT + Send + Sync + Clone + 'static,
 {
     type MethodResponse = S::MethodResponse;
     type NotificationResponse = S::NotificationResponse;
@@ -121,23 +119,10 @@ where
         &self,
         mut batch: Batch<'a>,
     ) -> impl Future<Output = Self::BatchResponse> + Send + 'a {
-        let inner = self.inner.clone();
-        let calls = batch.len();
-        let max = self.max_batch_calls;
         for entry in batch.iter_mut().flatten() {
             entry.extensions_mut().insert(self.session.clone());
         }
-        async move {
-            if calls > max {
-                let reason =
-                    format!("a batch of {calls} calls is over this circle's limit of {max}");
-                return MethodResponse::error(
-                    Id::Null,
-                    ErrorObject::owned(INVALID_REQUEST_CODE, INVALID_REQUEST_MSG, Some(reason)),
-                );
-            }
-            inner.batch(batch).await
-        }
+        self.inner.batch(batch)
     }
 
     fn notification<'a>(

@@ -225,8 +225,10 @@ async fn json_rpc_over_websocket_still_works_on_the_same_port() {
         .await
         .expect_err("play before authenticate");
     match refused {
-        jsonrpsee::core::ClientError::Call(error) => assert_eq!(error.code(), -32002),
-        other => panic!("expected -32002, got {other}"),
+        jsonrpsee::core::ClientError::Call(error) => {
+            assert_eq!(error.code(), rpc_types::error_code::UNAUTHENTICATED)
+        }
+        other => panic!("expected Unauthenticated, got {other}"),
     }
     // The page is still served while the WebSocket is open.
     assert_eq!(get(circle.local_addr(), "/").await.status, 200);

@@ -11,4 +11,5 @@ mod generated {
     include!(concat!(env!("OUT_DIR"), "/circles_api.rs"));
 }
 
+pub use circles_codegen_runtime::ApiError;
 pub use generated::*;

@@ -3,23 +3,10 @@
 use std::fmt;
 
 use rhai::{EvalAltResult, ImmutableString, LexError, ParseError, ParseErrorType, Position};
-use serde::Serialize;
-use serde_json::json;
 
-/// JSON-RPC code for a script compile error.
-pub const CODE_COMPILE: i32 = -32010;
-/// JSON-RPC code for a script runtime error.
-pub const CODE_RUNTIME: i32 = -32011;
-/// JSON-RPC code for a script that exceeded a limit.
-pub const CODE_LIMIT: i32 = -32012;
-/// JSON-RPC code for invalid params (a script over the size limit).
-pub const CODE_INVALID_PARAMS: i32 = -32602;
-/// JSON-RPC code for an internal error (a panic while running a script).
-pub const CODE_INTERNAL: i32 = -32603;
-
-/// Which limit a script ran into. [`LimitKind::as_str`] gives the name used on the wire.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
+/// Which limit a script ran into. [`LimitKind::as_str`] names it as the
+/// configuration does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum LimitKind {
     /// `operations`: more than `max_operations`.
     Operations,
@@ -45,7 +32,7 @@ pub enum LimitKind {
 }
 
 impl LimitKind {
-    /// The name of the limit as sent in the `data.limit` field of a -32012 error.
+    /// The limit's name (`call_depth`).
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::Operations => "operations",
@@ -73,7 +60,7 @@ impl fmt::Display for LimitKind {
 /// Lines and columns are 1-based; 0 means "no position".
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ScriptError {
-    /// The script text is longer than `max_script_bytes` (JSON-RPC -32602).
+    /// The script text is longer than `max_script_bytes`.
     #[error("script too large: {actual} bytes, limit {limit}")]
     TooLarge {
         /// `max_script_bytes`.
@@ -81,7 +68,7 @@ pub enum ScriptError {
         /// The script's length in bytes.
         actual: usize,
     },
-    /// The script does not compile (JSON-RPC -32010).
+    /// The script does not compile.
     #[error("script compile error: {message} (line {line}, column {column})")]
     Compile {
         /// What is wrong, without the position.
@@ -91,7 +78,7 @@ pub enum ScriptError {
         /// 1-based column, 0 if unknown.
         column: usize,
     },
-    /// The script failed while running (JSON-RPC -32011).
+    /// The script failed while running.
     #[error("script runtime error: {message} (line {line}, column {column})")]
     Runtime {
         /// What went wrong, without the position.
@@ -101,7 +88,7 @@ pub enum ScriptError {
         /// 1-based column, 0 if unknown.
         column: usize,
     },
-    /// The script ran into a limit, or the circle is busy (JSON-RPC -32012).
+    /// The script ran into a limit, or the circle is busy.
     #[error("script limit exceeded ({limit}): {message}")]
     LimitExceeded {
         /// Which limit.
@@ -109,7 +96,7 @@ pub enum ScriptError {
         /// A human-readable explanation.
         message: String,
     },
-    /// A panic happened while running the script (JSON-RPC -32603); the worker survived it.
+    /// A panic happened while running the script; the worker survived it.
     #[error("internal error while running the script: {message}")]
     Panicked {
         /// The panic's message, if it had one.
@@ -118,43 +105,6 @@ pub enum ScriptError {
 }
 
 impl ScriptError {
-    /// The JSON-RPC error code for this error (see the wire contract).
-    pub const fn code(&self) -> i32 {
-        match self {
-            Self::TooLarge { .. } => CODE_INVALID_PARAMS,
-            Self::Compile { .. } => CODE_COMPILE,
-            Self::Runtime { .. } => CODE_RUNTIME,
-            Self::LimitExceeded { .. } => CODE_LIMIT,
-            Self::Panicked { .. } => CODE_INTERNAL,
-        }
-    }
-
-    /// The JSON-RPC error `data`: `{message, line, column}` for compile/runtime errors,
-    /// `{limit, message}` for limits (a too-large script reports `limit: "script_size"`),
-    /// `{message}` for a panic.
-    pub fn data(&self) -> serde_json::Value {
-        match self {
-            Self::TooLarge { limit, actual } => json!({
-                "limit": LimitKind::ScriptSize.as_str(),
-                "message": format!("script is {actual} bytes, the limit is {limit}"),
-            }),
-            Self::Compile {
-                message,
-                line,
-                column,
-            }
-            | Self::Runtime {
-                message,
-                line,
-                column,
-            } => json!({ "message": message, "line": line, "column": column }),
-            Self::LimitExceeded { limit, message } => {
-                json!({ "limit": limit.as_str(), "message": message })
-            }
-            Self::Panicked { message } => json!({ "message": message }),
-        }
-    }
-
     /// The limit this error reports, if it is a limit error (including [`ScriptError::TooLarge`]).
     pub const fn limit(&self) -> Option<LimitKind> {
         match self {
@@ -282,36 +232,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn codes_match_the_wire_contract() {
-        let limit = ScriptError::limit_exceeded(LimitKind::Busy, "x");
-        assert_eq!(limit.code(), -32012);
-        assert_eq!(limit.data()["limit"], "busy");
+    fn limit_reports_the_limit_of_limit_errors_only() {
+        let busy = ScriptError::limit_exceeded(LimitKind::Busy, "x");
+        assert_eq!(busy.limit(), Some(LimitKind::Busy));
         let too_large = ScriptError::TooLarge {
             limit: 1,
             actual: 2,
         };
-        assert_eq!(too_large.code(), -32602);
         assert_eq!(too_large.limit(), Some(LimitKind::ScriptSize));
         let compile = ScriptError::Compile {
             message: "m".into(),
             line: 1,
             column: 2,
         };
-        assert_eq!(compile.code(), -32010);
-        assert_eq!(
-            compile.data(),
-            json!({"message": "m", "line": 1, "column": 2})
-        );
-        let runtime = ScriptError::Runtime {
-            message: "m".into(),
-            line: 0,
-            column: 0,
-        };
-        assert_eq!(runtime.code(), -32011);
-        let panicked = ScriptError::Panicked {
-            message: "p".into(),
-        };
-        assert_eq!(panicked.code(), -32603);
+        assert_eq!(compile.limit(), None);
     }
 
     #[test]

@@ -34,10 +34,7 @@ mod sandbox;
 mod value;
 
 pub use context::RunContext;
-pub use error::{
-    CODE_COMPILE, CODE_INTERNAL, CODE_INVALID_PARAMS, CODE_LIMIT, CODE_RUNTIME, LimitKind,
-    ScriptError,
-};
+pub use error::{LimitKind, ScriptError};
 pub use limits::{InvalidLimits, Limits};
 pub use modules::ScriptLibrary;
 pub use rhai;

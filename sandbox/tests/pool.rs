@@ -31,7 +31,6 @@ async fn panic_in_a_host_function_is_caught_and_the_pool_keeps_working() {
 
     for _ in 0..3 {
         let (err, _) = fails(&sb, "print(\"before\"); explode(1)").await;
-        assert_eq!(err.code(), -32603);
         assert!(
             matches!(&err, ScriptError::Panicked { message } if message.contains("exploded on 1")),
             "{err:?}"
@@ -107,8 +106,6 @@ async fn full_queue_is_busy() {
     let (err, _) = fails(&sb, "3").await;
     assert!(t.elapsed() < Duration::from_millis(100));
     assert_eq!(err.limit(), Some(LimitKind::Busy), "{err:?}");
-    assert_eq!(err.code(), -32012);
-    assert_eq!(err.data()["limit"], "busy");
 
     assert_eq!(
         first.await.expect_err("time").limit(),

@@ -64,7 +64,6 @@ impl Circle {
     async fn runtime_error(&self, script: &str) -> String {
         match self.run(script, ALICE).await {
             Err(err @ ScriptError::Runtime { .. }) => {
-                assert_eq!(err.code(), -32011);
                 let ScriptError::Runtime { message, line, .. } = err else {
                     unreachable!()
                 };

@@ -4,7 +4,7 @@
 
 use std::net::{Ipv4Addr, SocketAddr};
 
-use circles_identity::SecretKey;
+use circles_identity::{SecretKey, Signature};
 use jsonrpsee::ws_client::{WsClient, WsClientBuilder};
 use rpc_server::{Circle, CircleSettings, RunningCircle, ServerLimits};
 use rpc_types::client::ApiClient;
@@ -54,36 +54,26 @@ pub async fn circle(id: &str) -> TestCircle {
 
 pub fn fetch_nonce_params(key: &SecretKey) -> FetchNonceParams {
     FetchNonceParams {
-        pubkey: key
-            .public_key()
-            .to_hex()
-            .parse()
-            .expect("a valid key matches the schema"),
+        pubkey: key.public_key(),
     }
 }
 
-pub fn authenticate_params(key: &SecretKey, signature: &str) -> AuthenticateParams {
+pub fn authenticate_params(key: &SecretKey, signature: Signature) -> AuthenticateParams {
     AuthenticateParams {
-        pubkey: key
-            .public_key()
-            .to_hex()
-            .parse()
-            .expect("a valid key matches the schema"),
-        signature: signature
-            .parse()
-            .expect("a well-formed signature matches the schema"),
+        pubkey: key.public_key(),
+        signature,
     }
 }
 
 /// fetch_nonce → sign → authenticate; returns the signature used.
-pub async fn sign_in(client: &Client, key: &SecretKey) -> String {
+pub async fn sign_in(client: &Client, key: &SecretKey) -> Signature {
     let challenge = client
         .fetch_nonce(fetch_nonce_params(key))
         .await
         .expect("fetch_nonce");
     let signature = key.sign_personal(&challenge.message);
     client
-        .authenticate(authenticate_params(key, &signature))
+        .authenticate(authenticate_params(key, signature))
         .await
         .expect("authenticate");
     signature

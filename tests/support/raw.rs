@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use circles_identity::SecretKey;
+use circles_identity::{SecretKey, Signature};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::net::TcpStream;
@@ -31,7 +31,7 @@ pub enum Received {
 /// A JSON-RPC error object as it came over the wire.
 #[derive(Debug, Clone)]
 pub struct RpcError {
-    pub code: i64,
+    pub code: i32,
     pub message: String,
     pub data: Option<Value>,
     /// The whole response the error came in.
@@ -147,16 +147,21 @@ impl RawWs {
             .to_owned()
     }
 
-    pub async fn authenticate(&mut self, pubkey: &str, signature: &str) -> Result<Value, RpcError> {
+    /// `signature` as text: a `Signature` (its hex) or any string, well-formed or not.
+    pub async fn authenticate(
+        &mut self,
+        pubkey: &str,
+        signature: impl std::fmt::Display,
+    ) -> Result<Value, RpcError> {
         self.call(
             "authenticate",
-            json!({ "pubkey": pubkey, "signature": signature }),
+            json!({ "pubkey": pubkey, "signature": signature.to_string() }),
         )
         .await
     }
 
     /// fetch_nonce → sign → authenticate; returns the signature used.
-    pub async fn sign_in(&mut self, key: &SecretKey) -> String {
+    pub async fn sign_in(&mut self, key: &SecretKey) -> Signature {
         let message = self.challenge(key).await;
         let signature = key.sign_personal(&message);
         let result = self
@@ -212,7 +217,8 @@ pub fn into_result(response: Value) -> Result<Value, RpcError> {
     if let Some(error) = response.get("error") {
         let code = error["code"]
             .as_i64()
-            .unwrap_or_else(|| panic!("error code is an integer: {response}"));
+            .and_then(|code| i32::try_from(code).ok())
+            .unwrap_or_else(|| panic!("error code is a 32-bit integer: {response}"));
         let message = error["message"]
             .as_str()
             .unwrap_or_else(|| panic!("error message is a string: {response}"))

@@ -208,10 +208,10 @@ pub async fn play_as(
     circle.play(script).await
 }
 
-/// The JSON-RPC error code of a failed `play`.
-pub fn play_error_code(error: &rpc_client::Error) -> Option<i32> {
+/// The error of a failed `play`, if the circle answered with one.
+pub fn play_error(error: &rpc_client::Error) -> Option<&rpc_client::PlayError> {
     match error {
-        rpc_client::Error::Play(error) => Some(error.code()),
+        rpc_client::Error::Play(error) => Some(error),
         _ => None,
     }
 }
