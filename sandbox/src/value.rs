@@ -5,16 +5,22 @@ use serde_json::{Number, Value};
 
 use crate::error::{LimitKind, ScriptError};
 
-/// How deeply a result value may nest (arrays, maps, curried function pointers). Deeper
-/// values (or cyclic ones, which a closure capturing its own array can build) are refused
-/// instead of recursing without bound.
+/// How deeply a result value may nest. Arrays, maps, BLOBs and curried function pointers
+/// each add a level, because each becomes a JSON array or object: a scalar is depth 0, `[1]`
+/// and `[]` depth 1 (as the store counts). Deeper values (or cyclic ones, which a closure
+/// capturing its own array can build) are refused instead of recursing without bound.
 pub(crate) const MAX_VALUE_DEPTH: usize = 128;
 
-fn too_deep() -> ScriptError {
-    ScriptError::limit_exceeded(
-        LimitKind::ExpressionDepth,
-        format!("the script's result nests more than {MAX_VALUE_DEPTH} levels deep"),
-    )
+/// Refuses a container found at `depth` (that many containers around it) when it would be
+/// one level too many.
+fn check_nesting(depth: usize) -> Result<(), ScriptError> {
+    if depth >= MAX_VALUE_DEPTH {
+        return Err(ScriptError::limit_exceeded(
+            LimitKind::ExpressionDepth,
+            format!("the script's result nests more than {MAX_VALUE_DEPTH} levels deep"),
+        ));
+    }
+    Ok(())
 }
 
 /// What one result may contain in total. rhai checks the sizes of each value it builds, but
@@ -57,9 +63,6 @@ pub(crate) fn to_json(
     depth: usize,
     budget: &mut Budget,
 ) -> Result<Value, ScriptError> {
-    if depth > MAX_VALUE_DEPTH {
-        return Err(too_deep());
-    }
     if value.is_unit() {
         return Ok(Value::Null);
     }
@@ -80,6 +83,7 @@ pub(crate) fn to_json(
         return Ok(Value::String(s.as_str().to_owned()));
     }
     if let Some(array) = value.read_lock::<Array>() {
+        check_nesting(depth)?;
         budget.take_items(array.len())?;
         return array
             .iter()
@@ -88,12 +92,14 @@ pub(crate) fn to_json(
             .map(Value::Array);
     }
     if let Some(blob) = value.read_lock::<Blob>() {
+        check_nesting(depth)?;
         budget.take_items(blob.len())?;
         return Ok(Value::Array(
             blob.iter().map(|b| Value::Number((*b).into())).collect(),
         ));
     }
     if let Some(map) = value.read_lock::<Map>() {
+        check_nesting(depth)?;
         budget.take_items(map.len())?;
         let mut out = serde_json::Map::with_capacity(map.len());
         for (k, v) in map.iter() {
@@ -106,6 +112,7 @@ pub(crate) fn to_json(
         if !fp.is_curried() {
             return Ok(Value::String(fp.fn_name().to_owned()));
         }
+        check_nesting(depth)?;
         budget.take_items(1 + fp.iter_curry().count())?;
         let mut out = vec![Value::String(fp.fn_name().to_owned())];
         for v in fp.iter_curry() {
