@@ -12,6 +12,9 @@
 //!
 //! Compiled scripts are cached by their text, so a repeated script is parsed only once.
 //!
+//! [`json`] converts between Rhai values and JSON: leniently for a run's [`Outcome::value`],
+//! strictly for values that are kept and read back (the circle's store).
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! use circles_sandbox::{Caller, CircleInfo, Limits, Sandbox};
@@ -28,6 +31,7 @@
 
 mod context;
 mod error;
+pub mod json;
 mod limits;
 mod modules;
 mod sandbox;

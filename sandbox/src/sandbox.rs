@@ -16,7 +16,7 @@ use tokio::sync::oneshot;
 use crate::context::{RunContext, RunGuard, deadline_passed, push_log};
 use crate::error::{LimitKind, ScriptError, TIME_TOKEN, from_eval_error, from_parse_error};
 use crate::limits::{InvalidLimits, Limits};
-use crate::value::{Budget, to_json, to_output};
+use crate::value::{result_json, to_output};
 
 /// Stack of each worker thread. Rhai evaluates recursively; the depth limits keep the stack
 /// use bounded, this leaves ample room (it is reserved address space, touched only as used).
@@ -450,15 +450,7 @@ fn execute(
         .engine
         .eval_ast_with_scope::<Dynamic>(&mut scope, &ast)
         .map_err(|e| from_eval_error(*e))?;
-    let engine = &shared.engine;
-    let mut budget = Budget {
-        items: engine
-            .max_array_size()
-            .saturating_add(engine.max_map_size())
-            .saturating_add(1),
-        string_bytes: engine.max_string_size(),
-    };
-    let json = to_json(&value, 0, &mut budget)?;
+    let json = result_json(&value, &shared.engine)?;
     let output = to_output(&value);
     Ok(Outcome {
         output,

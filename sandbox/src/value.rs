@@ -1,123 +1,61 @@
 //! Turning a script's final value into the `output` text and the JSON `value`.
 
-use rhai::{Array, Blob, Dynamic, FnPtr, ImmutableString, Map};
-use serde_json::{Number, Value};
+use rhai::{Dynamic, Engine, ImmutableString};
+use serde_json::Value;
 
 use crate::error::{LimitKind, ScriptError};
+use crate::json::{JsonLimits, JsonMode, ToJsonError, to_json};
 
-/// How deeply a result value may nest (arrays, maps, curried function pointers). Deeper
-/// values (or cyclic ones, which a closure capturing its own array can build) are refused
-/// instead of recursing without bound.
-pub(crate) const MAX_VALUE_DEPTH: usize = 128;
+/// How deeply a result value may nest, in JSON levels (a scalar is depth 0, `[1]` and `[]`
+/// depth 1). Deeper values (or cyclic ones, which a closure capturing its own array can
+/// build) are refused instead of recursing without bound.
+pub(crate) const MAX_RESULT_DEPTH: usize = 128;
 
-fn too_deep() -> ScriptError {
-    ScriptError::limit_exceeded(
-        LimitKind::ExpressionDepth,
-        format!("the script's result nests more than {MAX_VALUE_DEPTH} levels deep"),
-    )
+/// The JSON `value` of a result. Lenient, because it is shown, never read back: see
+/// [`JsonMode::Lenient`] for what becomes of values JSON has no form for.
+///
+/// Bounded in total by the engine's size limits: rhai checks each value it builds, but not
+/// what is reachable through function pointers (captured variables), so a script could
+/// return a small value that expands enormously.
+pub(crate) fn result_json(value: &Dynamic, engine: &Engine) -> Result<Value, ScriptError> {
+    let limits = JsonLimits {
+        max_depth: MAX_RESULT_DEPTH,
+        max_items: engine
+            .max_array_size()
+            .saturating_add(engine.max_map_size())
+            .saturating_add(1),
+        max_string_bytes: engine.max_string_size(),
+    };
+    to_json(value, JsonMode::Lenient, limits).map_err(|e| refused(&e))
 }
 
-/// What one result may contain in total. rhai checks the sizes of each value it builds, but
-/// values reachable through function pointers (captured variables) are not counted, so a
-/// script could return a small value that expands enormously; the conversion stops early.
-pub(crate) struct Budget {
-    /// Array elements, BLOB bytes and map entries still allowed.
-    pub(crate) items: usize,
-    /// String bytes still allowed.
-    pub(crate) string_bytes: usize,
-}
-
-impl Budget {
-    fn take_items(&mut self, n: usize) -> Result<(), ScriptError> {
-        self.items = self.items.checked_sub(n).ok_or_else(|| {
-            ScriptError::limit_exceeded(
-                LimitKind::ArraySize,
-                "the script's result has too many elements",
-            )
-        })?;
-        Ok(())
+/// The error a refused result is reported as: the limit it ran into.
+fn refused(e: &ToJsonError) -> ScriptError {
+    match e {
+        ToJsonError::TooDeep { max_depth } => ScriptError::limit_exceeded(
+            LimitKind::ExpressionDepth,
+            format!("the script's result nests more than {max_depth} levels deep"),
+        ),
+        ToJsonError::TooManyItems => ScriptError::limit_exceeded(
+            LimitKind::ArraySize,
+            "the script's result has too many elements",
+        ),
+        ToJsonError::TooManyStringBytes => ScriptError::limit_exceeded(
+            LimitKind::StringSize,
+            "the script's result holds too many string bytes",
+        ),
+        // Lenient mode renders every type, so these do not happen; should that change, the
+        // run still fails with a message rather than a panic.
+        ToJsonError::NotFinite(_) | ToJsonError::Unsupported { .. } => ScriptError::Runtime {
+            message: format!("the script's result cannot be returned: {e}"),
+            line: 0,
+            column: 0,
+        },
     }
-
-    fn take_string(&mut self, n: usize) -> Result<(), ScriptError> {
-        self.string_bytes = self.string_bytes.checked_sub(n).ok_or_else(|| {
-            ScriptError::limit_exceeded(
-                LimitKind::StringSize,
-                "the script's result holds too many string bytes",
-            )
-        })?;
-        Ok(())
-    }
-}
-
-/// Converts a value to JSON: unit → null, numbers, strings, chars → strings, arrays, maps,
-/// BLOBs → arrays of bytes, function pointers → their name (curried: `[name, args…]`),
-/// anything else → its type name. Non-finite floats become null.
-pub(crate) fn to_json(
-    value: &Dynamic,
-    depth: usize,
-    budget: &mut Budget,
-) -> Result<Value, ScriptError> {
-    if depth > MAX_VALUE_DEPTH {
-        return Err(too_deep());
-    }
-    if value.is_unit() {
-        return Ok(Value::Null);
-    }
-    if let Ok(b) = value.as_bool() {
-        return Ok(Value::Bool(b));
-    }
-    if let Ok(i) = value.as_int() {
-        return Ok(Value::Number(i.into()));
-    }
-    if let Ok(f) = value.as_float() {
-        return Ok(Number::from_f64(f).map_or(Value::Null, Value::Number));
-    }
-    if let Ok(c) = value.as_char() {
-        return Ok(Value::String(c.to_string()));
-    }
-    if let Some(s) = value.read_lock::<ImmutableString>() {
-        budget.take_string(s.len())?;
-        return Ok(Value::String(s.as_str().to_owned()));
-    }
-    if let Some(array) = value.read_lock::<Array>() {
-        budget.take_items(array.len())?;
-        return array
-            .iter()
-            .map(|v| to_json(v, depth + 1, budget))
-            .collect::<Result<Vec<_>, _>>()
-            .map(Value::Array);
-    }
-    if let Some(blob) = value.read_lock::<Blob>() {
-        budget.take_items(blob.len())?;
-        return Ok(Value::Array(
-            blob.iter().map(|b| Value::Number((*b).into())).collect(),
-        ));
-    }
-    if let Some(map) = value.read_lock::<Map>() {
-        budget.take_items(map.len())?;
-        let mut out = serde_json::Map::with_capacity(map.len());
-        for (k, v) in map.iter() {
-            budget.take_string(k.len())?;
-            out.insert(k.to_string(), to_json(v, depth + 1, budget)?);
-        }
-        return Ok(Value::Object(out));
-    }
-    if let Some(fp) = value.read_lock::<FnPtr>() {
-        if !fp.is_curried() {
-            return Ok(Value::String(fp.fn_name().to_owned()));
-        }
-        budget.take_items(1 + fp.iter_curry().count())?;
-        let mut out = vec![Value::String(fp.fn_name().to_owned())];
-        for v in fp.iter_curry() {
-            out.push(to_json(v, depth + 1, budget)?);
-        }
-        return Ok(Value::Array(out));
-    }
-    Ok(Value::String(value.type_name().to_owned()))
 }
 
 /// The `output` text: `""` for unit, the string itself for strings, rhai's display form
-/// otherwise. Only call after [`to_json`] succeeded (it bounds the nesting depth).
+/// otherwise. Only call after [`result_json`] succeeded (it bounds the nesting depth).
 pub(crate) fn to_output(value: &Dynamic) -> String {
     if value.is_unit() {
         return String::new();

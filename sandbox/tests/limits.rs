@@ -233,3 +233,26 @@ async fn print_flood_is_bounded() {
         Some("[logs truncated]")
     );
 }
+
+#[tokio::test]
+async fn result_nesting_is_limited_to_128_levels() {
+    // Every array, map or BLOB is a level of the JSON result, an empty one too: 128 levels
+    // are returned, 129 are refused.
+    let sb = sandbox();
+    let nested = |inner: &str, levels: usize| {
+        format!(
+            "let v = {inner}; for i in 0..{} {{ v = [v]; }} v",
+            levels - 1
+        )
+    };
+    for inner in ["[]", "[1]", "#{}", "blob(2)"] {
+        let out = ok(&sb, &nested(inner, 128)).await;
+        let mut level = &out.value;
+        for _ in 0..127 {
+            level = &level[0];
+        }
+        assert!(level.is_array() || level.is_object(), "{inner}: {level}");
+        let err = refused(&sb, &nested(inner, 129), LimitKind::ExpressionDepth).await;
+        assert!(err.to_string().contains("more than 128 levels"), "{err}");
+    }
+}

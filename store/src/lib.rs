@@ -56,6 +56,11 @@
 //! | `store::list(prefix)` | array of entry maps whose key starts with `prefix`, in key order, at most [`rhai::MAX_LIST`] (1 000) |
 //! | `store::list(prefix, limit)` | the same, at most `limit` (capped at 1 000; a negative limit is an error) |
 //!
+//! Values cross between Rhai and JSON through [`circles_sandbox::json`] in its strict mode, so
+//! that `store::get` gives back what `store::set` was given (an int stays an int, a float a
+//! float); a value JSON cannot hold as it is (NaN, infinity, a char, a BLOB, a function
+//! pointer…) is refused rather than stored as something else.
+//!
 //! The author of a write is the caller of the run, read from the sandbox's
 //! [`circles_sandbox::RunContext`] (the server's call context), never from the script: a
 //! script that shadows `CALLER_PUBLIC_KEY` writes under its real caller's key. Writes outside

@@ -4,11 +4,12 @@
 //! with [`register`].
 
 use circles_sandbox::RunContext;
+use circles_sandbox::json::{JsonLimits, JsonMode, ToJsonError, from_json, to_json};
 use circles_sandbox::rhai::{
     Array, Dynamic, Engine, EvalAltResult, INT, ImmutableString, Map, Module, NativeCallContext,
     Position,
 };
-use serde_json::{Number, Value};
+use serde_json::Value;
 
 use crate::{MAX_VALUE_DEPTH, Store, StoreError};
 
@@ -35,7 +36,7 @@ pub fn module(store: Store) -> Module {
         move |ctx: NativeCallContext, key: ImmutableString, value: Dynamic| -> RhaiResult<()> {
             let at = ctx.call_position();
             let author = caller("set", at)?;
-            let json = to_json(&value, 0).map_err(|e| runtime(format!("store::set: {e}"), at))?;
+            let json = storable(&value).map_err(|e| runtime(format!("store::set: {e}"), at))?;
             s.set(&key, &json, &author)
                 .map_err(|e| failed("set", &e, at))?;
             Ok(())
@@ -48,7 +49,7 @@ pub fn module(store: Store) -> Module {
         move |ctx: NativeCallContext, key: ImmutableString| -> RhaiResult<Dynamic> {
             Ok(s.get(&key)
                 .map_err(|e| failed("get", &e, ctx.call_position()))?
-                .map_or(Dynamic::UNIT, |entry| to_dynamic(&entry.value)))
+                .map_or(Dynamic::UNIT, |entry| from_json(&entry.value)))
         },
     );
 
@@ -131,7 +132,7 @@ fn failed(function: &str, e: &StoreError, at: Position) -> Box<EvalAltResult> {
 fn entry_map(entry: &crate::Entry) -> Map {
     let mut map = Map::new();
     map.insert("key".into(), entry.key.clone().into());
-    map.insert("value".into(), to_dynamic(&entry.value));
+    map.insert("value".into(), from_json(&entry.value));
     map.insert("author".into(), entry.author.clone().into());
     map.insert(
         "written_at".into(),
@@ -140,69 +141,18 @@ fn entry_map(entry: &crate::Entry) -> Map {
     map
 }
 
-/// A script value as JSON. Only `()`, bools, ints, floats (finite), strings, arrays and
-/// object maps, nested at most [`MAX_VALUE_DEPTH`] levels, are accepted.
-pub fn to_json(value: &Dynamic, depth: usize) -> Result<Value, String> {
-    if value.is_unit() {
-        return Ok(Value::Null);
-    }
-    if let Ok(b) = value.as_bool() {
-        return Ok(Value::Bool(b));
-    }
-    if let Ok(i) = value.as_int() {
-        return Ok(Value::Number(i.into()));
-    }
-    if let Ok(f) = value.as_float() {
-        return Number::from_f64(f)
-            .map(Value::Number)
-            .ok_or_else(|| format!("the float {f} cannot be stored (JSON has no NaN/infinity)"));
-    }
-    if let Some(s) = value.read_lock::<ImmutableString>() {
-        return Ok(Value::String(s.as_str().to_owned()));
-    }
-    let too_deep = || format!("the value nests arrays/maps more than {MAX_VALUE_DEPTH} levels");
-    if let Some(array) = value.read_lock::<Array>() {
-        if depth >= MAX_VALUE_DEPTH {
-            return Err(too_deep());
+/// `value` as the JSON the store keeps: strict, so that `store::get` gives back what was set.
+/// Only the depth is limited here: [`Store::set`] bounds the size, on the JSON text.
+fn storable(value: &Dynamic) -> Result<Value, String> {
+    let limits = JsonLimits::depth_only(MAX_VALUE_DEPTH);
+    to_json(value, JsonMode::Strict, limits).map_err(|e| match e {
+        ToJsonError::NotFinite(f) => {
+            format!("the float {f} cannot be stored (JSON has no NaN/infinity)")
         }
-        return array
-            .iter()
-            .map(|v| to_json(v, depth + 1))
-            .collect::<Result<Vec<_>, _>>()
-            .map(Value::Array);
-    }
-    if let Some(map) = value.read_lock::<Map>() {
-        if depth >= MAX_VALUE_DEPTH {
-            return Err(too_deep());
-        }
-        let mut out = serde_json::Map::with_capacity(map.len());
-        for (k, v) in map.iter() {
-            out.insert(k.to_string(), to_json(v, depth + 1)?);
-        }
-        return Ok(Value::Object(out));
-    }
-    Err(format!(
-        "a value of type '{}' cannot be stored (allowed: (), bool, int, float, string, array, map)",
-        value.type_name()
-    ))
-}
-
-/// A JSON value as a script value: null → `()`, integers that fit → int, other numbers →
-/// float, strings, arrays, objects → object maps.
-pub fn to_dynamic(value: &Value) -> Dynamic {
-    match value {
-        Value::Null => Dynamic::UNIT,
-        Value::Bool(b) => (*b).into(),
-        Value::Number(n) => match n.as_i64() {
-            Some(i) => i.into(),
-            None => n.as_f64().map_or(Dynamic::UNIT, Dynamic::from_float),
-        },
-        Value::String(s) => s.clone().into(),
-        Value::Array(a) => a.iter().map(to_dynamic).collect::<Array>().into(),
-        Value::Object(o) => o
-            .iter()
-            .map(|(k, v)| (k.as_str().into(), to_dynamic(v)))
-            .collect::<Map>()
-            .into(),
-    }
+        ToJsonError::Unsupported { type_name } => format!(
+            "a value of type '{type_name}' cannot be stored (allowed: (), bool, int, float, string, array, map)"
+        ),
+        // Too deep (the only limit set here): the converter's words are the store's.
+        limit => limit.to_string(),
+    })
 }

@@ -256,6 +256,42 @@ async fn bad_values_and_keys_are_runtime_errors_and_store_nothing() {
     assert_eq!(c.store.list("", 10).expect("list").len(), 1);
 }
 
+#[tokio::test]
+async fn values_nest_at_most_64_levels_an_empty_innermost_one_too() {
+    let c = circle();
+    for (inner, json) in [("[]", json!([])), ("[1]", json!([1])), ("#{}", json!({}))] {
+        let nested = |levels: usize| {
+            format!(
+                "let v = {inner}; for i in 0..{} {{ v = [v]; }} v",
+                levels - 1
+            )
+        };
+        let out = c
+            .ok(
+                &format!(
+                    r#"store::set("deep", {{ {} }}); store::get("deep")"#,
+                    nested(64)
+                ),
+                ALICE,
+            )
+            .await;
+        let expected = (1..64).fold(json, |v, _| json!([v]));
+        assert_eq!(out, expected, "{inner}");
+        assert_eq!(
+            c.store.get("deep").expect("get").expect("deep").value,
+            expected
+        );
+
+        let message = c
+            .runtime_error(&format!(r#"store::set("deep", {{ {} }})"#, nested(65)))
+            .await;
+        assert!(
+            message.contains("store::set: the value nests arrays/maps more than 64 levels"),
+            "{inner}: {message}"
+        );
+    }
+}
+
 #[test]
 fn writes_outside_a_sandbox_run_are_refused() {
     let tmp = tempfile::tempdir().expect("tempdir");
