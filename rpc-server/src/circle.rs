@@ -3,7 +3,9 @@
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use circles_identity::{ChallengeMessage, PublicKey, SecretKey, Signature, verify_personal};
-use circles_sandbox::{Caller, Limits, Sandbox, SandboxBuilder, SandboxError, ScriptError};
+use circles_sandbox::{
+    Caller, Limits, Sandbox, SandboxBuilder, SandboxError, SandboxWorkers, ScriptError,
+};
 use jsonrpsee::types::error::{INTERNAL_ERROR_CODE, INTERNAL_ERROR_MSG};
 use jsonrpsee::types::{ErrorObject, ErrorObjectOwned};
 use rpc_types::server::{Api, CallContext};
@@ -86,6 +88,13 @@ impl Circle {
 
     pub fn settings(&self) -> &CircleSettings {
         &self.settings
+    }
+
+    /// The sandbox's worker threads: they exit once the circle is dropped (a server drops
+    /// its circle when it stops) and the scripts still running have ended. Take this before
+    /// serving the circle, to wait for them at shutdown.
+    pub fn sandbox_workers(&self) -> SandboxWorkers {
+        self.sandbox.workers()
     }
 }
 

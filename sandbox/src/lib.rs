@@ -41,4 +41,6 @@ pub use error::{
 pub use limits::{InvalidLimits, Limits};
 pub use modules::ScriptLibrary;
 pub use rhai;
-pub use sandbox::{CacheStats, Caller, CircleInfo, Outcome, Sandbox, SandboxBuilder, SandboxError};
+pub use sandbox::{
+    CacheStats, Caller, CircleInfo, Outcome, Sandbox, SandboxBuilder, SandboxError, SandboxWorkers,
+};
