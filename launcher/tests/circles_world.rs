@@ -297,8 +297,13 @@ async fn sigterm_lets_a_running_script_finish_then_exits_0() {
             .output,
         "finished"
     );
+    let store = launcher.row("alpha").db_path.join("store.redb");
     assert_eq!(launcher.wait_exit(), Some(0), "exit 0 after SIGTERM");
     assert!(!support::listening(world.port(0)), "no longer listening");
+    assert!(
+        !support::needs_repair(&store),
+        "the store was closed cleanly, after the script's write"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
