@@ -56,7 +56,6 @@ die() {
 }
 
 SERVER_PID=""
-SERVER_LOG=""
 cleanup() {
     if [[ -n "$SERVER_PID" ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
         kill "$SERVER_PID" 2>/dev/null || true
@@ -251,23 +250,28 @@ fi
 step "start a circle with the launcher on 127.0.0.1"
 cargo build --quiet -p launcher
 WORLD="$(mktemp -d -t circles-wasm-XXXXXX)"
+SERVER_OUT="$WORLD/launcher.out"
 SERVER_LOG="$WORLD/launcher.log"
 mkdir -p "$WORLD/scripts"
-PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+# Port 0: the launcher binds a free port itself and shows it in its table.
 cat >"$WORLD/circles.json" <<JSON
-[{ "id": "browser", "port": $PORT, "db_path": "data", "rhai_path": "scripts" }]
+[{ "id": "browser", "port": 0, "db_path": "data", "rhai_path": "scripts" }]
 JSON
-"$ROOT/target/debug/launcher" --config "$WORLD/circles.json" --console-dir "$ROOT/console" \
-    >"$SERVER_LOG" 2>&1 &
+"${CARGO_TARGET_DIR:-$ROOT/target}/debug/launcher" --config "$WORLD/circles.json" \
+    --console-dir "$ROOT/console" >"$SERVER_OUT" 2>"$SERVER_LOG" &
 SERVER_PID=$!
 for _ in $(seq 1 300); do
-    if grep -q '^ready:' "$SERVER_LOG"; then break; fi
-    kill -0 "$SERVER_PID" 2>/dev/null || die "the launcher exited: $(cat "$SERVER_LOG")"
+    if grep -q '^ready:' "$SERVER_OUT"; then break; fi
+    kill -0 "$SERVER_PID" 2>/dev/null ||
+        die "the launcher exited: $(cat "$SERVER_OUT" "$SERVER_LOG")"
     sleep 0.1
 done
-grep -q '^ready:' "$SERVER_LOG" || die "the launcher did not start its circle in 30 s"
-URL="ws://127.0.0.1:$PORT"
-note "circle at $URL (launcher pid $SERVER_PID); console at http://127.0.0.1:$PORT/"
+grep -q '^ready:' "$SERVER_OUT" ||
+    die "the launcher did not start its circle in 30 s: $(cat "$SERVER_OUT" "$SERVER_LOG")"
+# The table's row: CIRCLE URL PUBLIC-KEY DB-PATH.
+URL="$(awk '$1 == "browser" && $2 ~ /^ws:\/\// { print $2; exit }' "$SERVER_OUT")"
+[[ -n "$URL" ]] || die "no URL for the circle in the launcher's table: $(cat "$SERVER_OUT")"
+note "circle at $URL (launcher pid $SERVER_PID); console at http://${URL#ws://}/"
 
 # --- 4. wasm tests in the browser -------------------------------------------
 step "wasm-bindgen-test in headless Chromium"

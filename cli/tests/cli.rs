@@ -2,7 +2,7 @@
 //! loopback port.
 
 use std::io::Write;
-use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
@@ -339,14 +339,23 @@ fn play_reads_the_script_from_stdin_with_url_and_key_from_env() {
     assert_eq!(stdout(&output).trim(), key.public_key().to_hex());
 }
 
+/// A loopback URL that refuses connections for as long as the returned socket lives. The
+/// socket is bound to the port but does not listen, so a connection attempt is refused at
+/// once (no listener), nobody else can bind the port meanwhile, and the system never picks
+/// an explicitly bound port as the local end of an outgoing connection. (A port found free
+/// and released again could be taken by anyone before the test uses it.)
+fn refusing_url() -> (tokio::net::TcpSocket, String) {
+    let socket = tokio::net::TcpSocket::new_v4().expect("a TCP socket");
+    socket
+        .bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
+        .expect("bind a loopback port");
+    let addr = socket.local_addr().expect("bound address");
+    (socket, format!("ws://{addr}"))
+}
+
 #[test]
 fn unreachable_url_exits_3() {
-    // A port that was free a moment ago: nothing listens there.
-    let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .and_then(|listener| listener.local_addr())
-        .expect("free port")
-        .port();
-    let url = format!("ws://127.0.0.1:{port}");
+    let (_bound, url) = refusing_url();
     let output = circles(&["play", "--url", &url, "1"], None);
     assert_exit(&output, 3);
     let err = stderr(&output);

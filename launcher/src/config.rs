@@ -16,8 +16,9 @@ pub struct CircleConfig {
     /// The circle's id: unique, 1 to 64 characters of `a-z`, `0-9` and `-`.
     #[schemars(regex(pattern = r"^[a-z0-9-]{1,64}$"))]
     pub id: String,
-    /// TCP port of the circle's WebSocket server (1 to 65535), unique among the circles.
-    #[schemars(range(min = 1))]
+    /// TCP port of the circle's WebSocket server: 1 to 65535, unique among the circles; or 0
+    /// for any free port, chosen by the system when the circle starts (the launcher's table
+    /// shows it), which several circles may use.
     pub port: u16,
     /// The circle's own data directory (identity key, store), created if missing. Unique;
     /// not inside another circle's. Relative paths are taken from the config file's folder.

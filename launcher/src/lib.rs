@@ -46,36 +46,39 @@ pub async fn start_all(
 }
 
 /// Stops accepting connections on every circle, gives calls in flight (running scripts) up
-/// to `grace` to finish, then closes the stores once their sandboxes have let go of them.
-/// Store writes are committed durably as they happen, so nothing acknowledged is lost
-/// either way; a clean close spares the next start redb's recovery pass. False when
-/// something was still running after `grace`.
+/// to `grace` to finish, waits for each circle's sandbox workers to exit (a stopped server
+/// drops its circle, which closes the sandbox's queue), then closes the circle's store: the
+/// workers held the other handles to it, so ours is the last. Store writes are committed
+/// durably as they happen, so nothing acknowledged is lost either way; a clean close spares
+/// the next start redb's recovery pass. False when something was still running after
+/// `grace`.
 pub async fn stop_all(circles: Vec<StartedCircle>, grace: Duration) -> bool {
     let deadline = tokio::time::Instant::now() + grace;
-    let mut stores = Vec::with_capacity(circles.len());
-    let mut servers = Vec::with_capacity(circles.len());
-    for circle in circles {
+    for circle in &circles {
         // An error only means it had stopped already.
         let _ = circle.server.handle().stop();
-        servers.push(circle.server);
-        stores.push(circle.store);
     }
-    let stopped = async {
-        for server in servers {
+    let mut clean = true;
+    for circle in circles {
+        let StartedCircle {
+            config,
+            server,
+            sandbox_workers,
+            store,
+            ..
+        } = circle;
+        let stopped = async {
             server.stopped().await;
+            sandbox_workers.exited().await;
+        };
+        // (Polled once even past the deadline: a circle that is done is closed cleanly.)
+        if tokio::time::timeout_at(deadline, stopped).await.is_err() {
+            tracing::warn!(circle = %config.id, "still running scripts after the grace period");
+            clean = false;
         }
-    };
-    if tokio::time::timeout_at(deadline, stopped).await.is_err() {
-        return false;
+        drop(store);
     }
-    // The sandbox workers drop their handles as they exit.
-    while stores.iter().any(|store| store.handles() > 1) {
-        if tokio::time::Instant::now() >= deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    true
+    clean
 }
 
 /// The grace period for running scripts at shutdown: the longest script time limit plus a

@@ -16,10 +16,11 @@ circles.json is a JSON array with one object per circle:
       \"require_auth\": false, \"limits\": { \"max_time_ms\": 500 } }
   ]
 
-Required: id (unique, a-z 0-9 -), port (unique), db_path (unique data directory, created if
-missing: identity.key and store.redb live there), rhai_path (existing folder of .rhai
-scripts that `import` may load). Optional: host (127.0.0.1), require_auth (true),
-challenge_ttl_secs (300), limits {…} (script sandbox), server {…} (transport limits).
+Required: id (unique, a-z 0-9 -), port (unique; 0 for any free port, chosen at start and
+shown in the table), db_path (unique data directory, created if missing: identity.key and
+store.redb live there), rhai_path (existing folder of .rhai scripts that `import` may load).
+Optional: host (127.0.0.1), require_auth (true), challenge_ttl_secs (300), limits {…}
+(script sandbox), server {…} (transport limits).
 Relative paths are taken from the config file's folder. circles.schema.json is the full
 JSON Schema; the README lists every limit and its default.
 
@@ -158,10 +159,8 @@ async fn run(config: &Path, console: Option<ConsoleDir>) -> ExitCode {
     tracing::info!(%signal, "stopping");
     eprintln!("launcher: {signal}: stopping (send it again to stop at once)");
     tokio::select! {
-        clean = launcher::stop_all(started, launcher::shutdown_grace(&circles)) => {
-            if !clean {
-                tracing::warn!("some calls were still running after the grace period");
-            }
+        // (A circle still running scripts after the grace period is logged as a warning.)
+        _ = launcher::stop_all(started, launcher::shutdown_grace(&circles)) => {
             eprintln!("launcher: {signal}: stopped");
             ExitCode::SUCCESS
         }

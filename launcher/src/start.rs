@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use circles_identity::{KeyFileError, PublicKey, SecretKey};
-use circles_sandbox::{SandboxError, ScriptLibrary};
+use circles_sandbox::{SandboxError, SandboxWorkers, ScriptLibrary};
 use circles_store::{Store, StoreError};
 use rpc_server::{Circle, CircleSettings, ConsoleDir, RunningCircle};
 
@@ -45,6 +45,9 @@ pub struct StartedCircle {
     pub config: CircleConfig,
     pub public_key: PublicKey,
     pub server: RunningCircle,
+    /// The circle's sandbox workers, which hold the other handles to the store: they exit
+    /// after the server has stopped and dropped the circle.
+    pub sandbox_workers: SandboxWorkers,
     /// The circle's store, kept to close it cleanly at shutdown (see [`crate::stop_all`]).
     pub store: Store,
 }
@@ -79,6 +82,7 @@ pub async fn start_circle(
             .configure(move |engine| circles_store::rhai::register(engine, store))
             .module_resolver(library)
     })?;
+    let sandbox_workers = circle.sandbox_workers();
     let addr = SocketAddr::new(config.host, config.port);
     let server = rpc_server::start_with_console(addr, circle, &config.server, console).await?;
     tracing::info!(circle = %config.id, url = %server.url(), "circle started");
@@ -86,6 +90,7 @@ pub async fn start_circle(
         config: config.clone(),
         public_key: key.public_key(),
         server,
+        sandbox_workers,
         store: our_store,
     })
 }

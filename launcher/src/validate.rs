@@ -1,4 +1,4 @@
-//! The rules a `circles.json` must follow beyond its shape: unique ids, ports and data
+//! The rules a `circles.json` must follow beyond its shape: unique ids, fixed ports and data
 //! directories, valid limits, and what the machine must offer (free ports, script folders).
 //! Everything is checked before anything starts, and every problem is reported.
 
@@ -51,13 +51,6 @@ fn check_fields(file: &str, i: usize, circle: &CircleConfig, errors: &mut Vec<Co
             ),
         ));
     }
-    if circle.port == 0 {
-        errors.push(ConfigError::invalid(
-            file,
-            &at(i, "port"),
-            "port 0 is not a fixed port: choose one from 1 to 65535",
-        ));
-    }
     if !(1..=MAX_CHALLENGE_TTL_SECS).contains(&circle.challenge_ttl_secs) {
         errors.push(ConfigError::invalid(
             file,
@@ -108,7 +101,8 @@ fn real_path(path: &Path) -> PathBuf {
     }
 }
 
-/// Ids, ports and db_paths appear once each; a repeat names the first holder.
+/// Ids, ports and db_paths appear once each (but port 0, any free port, as often as wanted);
+/// a repeat names the first holder.
 fn check_unique(
     file: &str,
     circles: &[CircleConfig],
@@ -136,11 +130,13 @@ fn check_unique(
             ids.insert(circle.id.as_str(), i),
             format!("id {:?}", circle.id),
         );
-        repeat(
-            "port",
-            ports.insert(circle.port, i),
-            format!("port {}", circle.port),
-        );
+        if circle.port != 0 {
+            repeat(
+                "port",
+                ports.insert(circle.port, i),
+                format!("port {}", circle.port),
+            );
+        }
         repeat(
             "db_path",
             db_paths.insert(&places[i].db_path, i),
@@ -195,7 +191,8 @@ fn check_paths_apart(
     }
 }
 
-/// What the machine must offer: a script folder, a usable data directory, a free port.
+/// What the machine must offer: a script folder, a usable data directory, a free port (port
+/// 0 is chosen when the circle starts, among the free ones).
 fn check_machine(file: &str, i: usize, circle: &CircleConfig, errors: &mut Vec<ConfigError>) {
     if !circle.rhai_path.is_dir() {
         errors.push(ConfigError::unavailable(

@@ -65,6 +65,51 @@ async fn a_stored_value_survives_a_restart_with_its_author_and_stays_in_its_circ
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn port_0_is_a_free_port_for_each_circle_shown_in_the_table_and_the_log() {
+    let world = World::new(&["alpha", "beta"]);
+    assert!(world.circles.iter().all(|c| c["port"] == 0));
+    let log = world.path("launcher.log");
+    let mut command = std::process::Command::new(support::LAUNCHER);
+    command
+        .arg("--config")
+        .arg(world.write())
+        .arg("--no-console")
+        .env("RUST_LOG", "info")
+        .stderr(std::fs::File::create(&log).expect("log file"));
+    let launcher = support::Launcher::spawn(command, 2);
+    let rows = launcher.rows.clone();
+    let ports: Vec<u16> = rows
+        .iter()
+        .map(|row| {
+            let port = row.url.rsplit(':').next().expect("ws://host:port");
+            port.parse().expect("a port number")
+        })
+        .collect();
+    assert!(ports.iter().all(|&port| port != 0), "{ports:?}");
+    assert_ne!(ports[0], ports[1], "each circle has its own port");
+    let key = SecretKey::generate();
+    for row in &rows {
+        // The URL leads to the very circle of the row.
+        let answer = play_as(&row.url, &key, Some(&row.public_key), "CIRCLE_ID")
+            .await
+            .expect("play");
+        assert_eq!(answer.output, row.id);
+    }
+    assert_eq!(launcher.signal("TERM"), Some(0));
+    let log = std::fs::read_to_string(&log).expect("log");
+    for row in &rows {
+        assert!(
+            log.lines().any(|line| line.contains("circle started")
+                && line.contains(&row.id)
+                && line.contains(&row.url)),
+            "the log names {}'s URL {}: {log}",
+            row.id,
+            row.url
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn identities_are_stable_across_restarts_different_per_circle_and_owner_only() {
     let world = World::new(&["alpha", "beta"]);
     // A db_path that exists already is made owner-only too.
@@ -304,8 +349,13 @@ async fn sigterm_lets_a_running_script_finish_then_exits_0() {
             .output,
         "finished"
     );
+    let store = launcher.row("alpha").db_path.join("store.redb");
     assert_eq!(launcher.wait_exit(), Some(0), "exit 0 after SIGTERM");
-    assert!(!support::listening(world.port(0)), "no longer listening");
+    assert!(!support::listening(&url), "no longer listening");
+    assert!(
+        !support::needs_repair(&store),
+        "the store was closed cleanly, after the script's write"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

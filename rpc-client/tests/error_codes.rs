@@ -65,12 +65,15 @@ async fn a_wrong_circle_key_is_1004_with_both_keys() {
 
 #[tokio::test]
 async fn no_server_is_a_connect_error_1001() {
-    // Bind and drop a listener to get a port nothing listens on.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("free port")
-        .port();
-    let url = format!("ws://127.0.0.1:{port}");
+    // A port bound for the whole test but not listening: a connection attempt is refused
+    // at once (no listener), nobody else can bind the port meanwhile, and the system never
+    // picks an explicitly bound port as the local end of an outgoing connection. (A port
+    // found free and released again could be taken by anyone before the test uses it.)
+    let bound = tokio::net::TcpSocket::new_v4().expect("a TCP socket");
+    bound
+        .bind("127.0.0.1:0".parse().expect("addr"))
+        .expect("bind a loopback port");
+    let url = format!("ws://{}", bound.local_addr().expect("bound address"));
     let error = match rpc_client::connect(&url).await {
         Ok(_) => panic!("connected to nothing"),
         Err(error) => error,

@@ -4,7 +4,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use circles_identity::{ChallengeMessage, PublicKey, SecretKey, verify_personal};
 use circles_sandbox::{
-    Caller, LimitKind, Limits, Sandbox, SandboxBuilder, SandboxError, ScriptError,
+    Caller, LimitKind, Limits, Sandbox, SandboxBuilder, SandboxError, SandboxWorkers, ScriptError,
 };
 use rpc_types::server::{Api, CallContext};
 use rpc_types::{
@@ -87,6 +87,13 @@ impl Circle {
 
     pub fn settings(&self) -> &CircleSettings {
         &self.settings
+    }
+
+    /// The sandbox's worker threads: they exit once the circle is dropped (a server drops
+    /// its circle when it stops) and the scripts still running have ended. Take this before
+    /// serving the circle, to wait for them at shutdown.
+    pub fn sandbox_workers(&self) -> SandboxWorkers {
+        self.sandbox.workers()
     }
 }
 

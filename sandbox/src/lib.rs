@@ -42,4 +42,6 @@ pub use error::{LimitKind, ScriptError};
 pub use limits::{InvalidLimits, Limits};
 pub use modules::ScriptLibrary;
 pub use rhai;
-pub use sandbox::{CacheStats, Caller, CircleInfo, Outcome, Sandbox, SandboxBuilder, SandboxError};
+pub use sandbox::{
+    CacheStats, Caller, CircleInfo, Outcome, Sandbox, SandboxBuilder, SandboxError, SandboxWorkers,
+};

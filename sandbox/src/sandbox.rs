@@ -3,7 +3,6 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
@@ -11,7 +10,7 @@ use quick_cache::sync::Cache;
 use rhai::module_resolvers::DummyModuleResolver;
 use rhai::{AST, Dynamic, Engine, ImmutableString, ModuleResolver, Scope};
 use serde::{Deserialize, Serialize};
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 
 use crate::context::{RunContext, RunGuard, deadline_passed, push_log};
 use crate::error::{LimitKind, ScriptError, TIME_TOKEN, from_eval_error, from_parse_error};
@@ -166,23 +165,30 @@ impl SandboxBuilder {
         });
 
         let (tx, rx) = crossbeam_channel::bounded::<Job>(self.limits.queue);
-        let mut workers = Vec::with_capacity(self.limits.workers);
+        let (exits, running) = watch::channel(());
         for i in 0..self.limits.workers {
             let shared = Arc::clone(&shared);
             let rx = rx.clone();
-            let handle = std::thread::Builder::new()
+            let running = running.clone();
+            std::thread::Builder::new()
                 .name(format!("sandbox-{}-{i}", self.circle.id))
                 .stack_size(WORKER_STACK_BYTES)
-                .spawn(move || worker_loop(&shared, &rx))?;
-            workers.push(handle);
+                .spawn(move || {
+                    worker_loop(&shared, &rx);
+                    // Let go of the engine before announcing the exit.
+                    drop(shared);
+                    drop(running);
+                })?;
         }
-        tracing::debug!(circle = %self.circle.id, workers = workers.len(), "sandbox started");
+        tracing::debug!(circle = %self.circle.id, workers = self.limits.workers, "sandbox started");
         Ok(Sandbox {
             tx,
             shared,
             circle: self.circle,
             limits: self.limits,
-            _workers: workers,
+            workers: SandboxWorkers {
+                exits: Arc::new(exits),
+            },
         })
     }
 }
@@ -193,12 +199,32 @@ impl SandboxBuilder {
 /// wait in a bounded queue. Scripts never run on the async runtime's threads. Dropping the
 /// sandbox closes the queue: workers finish the runs already queued (skipping those whose
 /// caller has gone away) and exit; a run in progress ends within `max_time_ms`.
+/// [`Sandbox::workers`] tells when they have.
 pub struct Sandbox {
     tx: Sender<Job>,
     shared: Arc<Shared>,
     circle: CircleInfo,
     limits: Limits,
-    _workers: Vec<JoinHandle<()>>,
+    workers: SandboxWorkers,
+}
+
+/// A sandbox's worker threads, to wait for once the sandbox is dropped (see [`Sandbox`]):
+/// the last of them to exit frees the engine, and with it whatever its host functions hold
+/// (a circle's store, say). Cheap to clone; take it with [`Sandbox::workers`] before handing
+/// the sandbox over (to a server that drops it when it stops).
+#[derive(Debug, Clone)]
+pub struct SandboxWorkers {
+    /// Each worker holds a receiver of this channel until it has exited and let go of the
+    /// engine, so the channel closes when the last worker is done.
+    exits: Arc<watch::Sender<()>>,
+}
+
+impl SandboxWorkers {
+    /// Resolves when every worker thread has exited and let go of the engine: never while
+    /// the sandbox is alive. For a deadline, wrap it in a timeout.
+    pub async fn exited(&self) {
+        self.exits.closed().await;
+    }
 }
 
 impl std::fmt::Debug for Sandbox {
@@ -311,6 +337,11 @@ impl Sandbox {
     /// The limits in force.
     pub fn limits(&self) -> &Limits {
         &self.limits
+    }
+
+    /// The worker threads, to wait for after dropping the sandbox.
+    pub fn workers(&self) -> SandboxWorkers {
+        self.workers.clone()
     }
 
     /// Counters of the compiled-script cache.

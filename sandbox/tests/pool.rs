@@ -153,16 +153,47 @@ async fn dropping_the_sandbox_stops_the_workers() {
         .expect("sandbox");
     still_works(&sb).await;
     assert_eq!(Arc::strong_count(&marker), 2);
+    let workers = sb.workers();
+    let alive = tokio::time::timeout(Duration::from_millis(200), workers.exited()).await;
+    assert!(alive.is_err(), "the workers run while the sandbox lives");
     drop(sb);
-    // The engine (holding the marker) is freed once every worker has exited.
-    let start = Instant::now();
-    while Arc::strong_count(&marker) > 1 {
-        assert!(
-            start.elapsed() < Duration::from_secs(5),
-            "workers still alive"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    tokio::time::timeout(Duration::from_secs(5), workers.exited())
+        .await
+        .expect("every worker exits once the sandbox is dropped");
+    assert_eq!(
+        Arc::strong_count(&marker),
+        1,
+        "the engine (holding the marker) was freed before the workers' exit was announced"
+    );
+}
+
+#[tokio::test]
+async fn a_run_in_progress_when_the_sandbox_is_dropped_answers_before_the_workers_exit() {
+    let sb = Sandbox::new(
+        circle(),
+        Limits {
+            workers: 1,
+            max_operations: 1_000_000_000,
+            max_time_ms: 5_000,
+            ..Limits::default()
+        },
+    )
+    .expect("sandbox");
+    let workers = sb.workers();
+    let running = sb.run(
+        r#"let t = timestamp(); while t.elapsed < 0.5 {} "finished""#.to_owned(),
+        alice(),
+    );
+    drop(sb);
+    let early = tokio::time::timeout(Duration::from_millis(150), workers.exited()).await;
+    assert!(early.is_err(), "the worker is still running the script");
+    let answer = running
+        .await
+        .expect("the running script finishes and answers");
+    assert_eq!(answer.output, "finished");
+    tokio::time::timeout(Duration::from_secs(5), workers.exited())
+        .await
+        .expect("the worker exits after its last run");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

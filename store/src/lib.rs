@@ -238,7 +238,8 @@ fn storage(e: impl Into<redb::Error>) -> StoreError {
     StoreError::Storage(e.into())
 }
 
-/// A circle's key-value store. Cheap to clone; all clones share one database.
+/// A circle's key-value store. Cheap to clone; all clones share one database, which closes
+/// (cleanly: the next open needs no recovery) when the last clone is dropped.
 #[derive(Clone)]
 pub struct Store {
     inner: Arc<Inner>,
@@ -292,13 +293,6 @@ impl Store {
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.inner.path
-    }
-
-    /// How many `Store` values share this database (this one included). The database
-    /// closes, cleanly, when the last one is dropped: a caller that shuts a circle down
-    /// waits for its own to be the last.
-    pub fn handles(&self) -> usize {
-        Arc::strong_count(&self.inner)
     }
 
     /// Writes `value` under `key` by `author` and returns the entry as stored. An existing

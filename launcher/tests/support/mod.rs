@@ -14,25 +14,19 @@ use serde_json::{Value, json};
 
 pub const LAUNCHER: &str = env!("CARGO_BIN_EXE_launcher");
 
-/// A port nobody listens on right now, never the same twice in this test binary (tests
-/// run in parallel, and the OS may hand a just-released port out again).
-pub fn free_port() -> u16 {
-    static HANDED_OUT: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
-    let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
-    loop {
-        let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-            .and_then(|l| l.local_addr())
-            .expect("a free loopback port")
-            .port();
-        if !handed_out.contains(&port) {
-            handed_out.push(port);
-            return port;
-        }
-    }
+/// A loopback port that is in use for as long as the returned listener lives: nobody else
+/// can bind it meanwhile, so it stays taken however the test's timing goes. (A port found
+/// free and released again could be taken, or freed, by anyone before it is used.)
+pub fn port_in_use() -> (TcpListener, u16) {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind a loopback port");
+    let port = listener.local_addr().expect("bound address").port();
+    (listener, port)
 }
 
-pub fn listening(port: u16) -> bool {
-    TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_ok()
+/// Whether something accepts TCP connections at `url` (`ws://host:port`).
+pub fn listening(url: &str) -> bool {
+    let addr = url.strip_prefix("ws://").expect("a ws:// URL");
+    TcpStream::connect(addr).is_ok()
 }
 
 /// A temp folder holding `circles.json`, `data/` and one `scripts/<id>` folder per circle.
@@ -42,8 +36,9 @@ pub struct World {
 }
 
 impl World {
-    /// Circles `ids`, each on a free port with `db_path` `data/<id>` and `rhai_path`
-    /// `scripts/<id>` (created).
+    /// Circles `ids`, each with port 0 (a free port chosen when the launcher starts it,
+    /// read back from its table), `db_path` `data/<id>` and `rhai_path` `scripts/<id>`
+    /// (created).
     pub fn new(ids: &[&str]) -> World {
         let dir = tempfile::tempdir().expect("temp dir");
         let circles = ids
@@ -52,7 +47,7 @@ impl World {
                 std::fs::create_dir_all(dir.path().join("scripts").join(id)).expect("mkdir");
                 json!({
                     "id": id,
-                    "port": free_port(),
+                    "port": 0,
                     "db_path": format!("data/{id}"),
                     "rhai_path": format!("scripts/{id}"),
                 })
@@ -67,10 +62,6 @@ impl World {
 
     pub fn config_path(&self) -> PathBuf {
         self.path("circles.json")
-    }
-
-    pub fn port(&self, i: usize) -> u16 {
-        self.circles[i]["port"].as_u64().expect("port") as u16
     }
 
     /// Writes `circles.json` from `self.circles`.
@@ -120,12 +111,20 @@ impl Launcher {
 
     /// Like [`Launcher::start`] with extra arguments instead of `--no-console`.
     pub fn start_with(config: &Path, circles: usize, args: &[&str]) -> Launcher {
-        let mut child = Command::new(LAUNCHER)
+        let mut command = Command::new(LAUNCHER);
+        command
             .arg("--config")
             .arg(config)
             .args(args)
+            .stderr(Stdio::inherit());
+        Self::spawn(command, circles)
+    }
+
+    /// Runs `command` (the launcher, configured) and reads its table from its stdout until
+    /// `ready:`; the table must have `circles` rows.
+    pub fn spawn(mut command: Command, circles: usize) -> Launcher {
+        let mut child = command
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
             .spawn()
             .expect("launcher starts");
         let stdout = child.stdout.take().expect("stdout");
@@ -166,6 +165,11 @@ impl Launcher {
             .iter()
             .find(|r| r.id == id)
             .expect("the circle is in the table")
+    }
+
+    /// Circle `id`'s URL as the table shows it, with the port it really listens on.
+    pub fn url(&self, id: &str) -> String {
+        self.row(id).url.clone()
     }
 
     /// Sends `signal` (e.g. "TERM", "KILL") and waits for the exit status code.
