@@ -5,7 +5,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 
 use circles_identity::SecretKey;
 use jsonrpsee::ws_client::WsClientBuilder;
-use rpc_server::{Circle, CircleSettings, ServerLimits};
+use rpc_server::{Circle, CircleSettings, ServerSettings};
 use rpc_types::client::ApiClient;
 
 #[tokio::test]
@@ -13,7 +13,7 @@ async fn rpc_discover_returns_exactly_the_spec_file() {
     let server = rpc_server::start(
         SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
         Circle::new(CircleSettings::new("discover-test"), &SecretKey::generate()).expect("circle"),
-        &ServerLimits::default(),
+        &ServerSettings::default(),
     )
     .await
     .expect("server starts on a free loopback port");

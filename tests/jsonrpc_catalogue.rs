@@ -10,7 +10,7 @@ mod support;
 
 use circles_identity::SecretKey;
 use raw::{RawWs, Received, check_envelope, expect_error};
-use rpc_server::{CircleSettings, ServerLimits};
+use rpc_server::{CircleSettings, ServerSettings};
 use serde_json::{Value, json};
 use support::{TestCircle, circle};
 
@@ -236,7 +236,7 @@ async fn bad_batches() {
 async fn batches_over_the_limit_are_refused_as_a_whole() {
     let circle = TestCircle::start_with_limits(
         CircleSettings::new("batch-limit"),
-        ServerLimits {
+        ServerSettings {
             max_batch_calls: 4,
             ..Default::default()
         },
@@ -295,7 +295,7 @@ async fn an_oversized_message_is_refused_and_the_server_keeps_serving() {
     let limit = 4096;
     let circle = TestCircle::start_with_limits(
         CircleSettings::new("big"),
-        ServerLimits {
+        ServerSettings {
             max_message_bytes: limit,
             ..Default::default()
         },

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use circles_identity::SecretKey;
-use rpc_server::{Circle, CircleSettings, RunningCircle, ServerLimits};
+use rpc_server::{Circle, CircleSettings, RunningCircle, ServerSettings};
 use serde_json::Value;
 
 /// A circle served on 127.0.0.1 on a free port, on its own runtime so that the test thread
@@ -34,7 +34,7 @@ impl TestCircle {
             rpc_server::start(
                 SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
                 circle,
-                &ServerLimits::default(),
+                &ServerSettings::default(),
             )
             .await
             .expect("server starts on a free loopback port")

@@ -40,9 +40,9 @@ pub struct CircleConfig {
     /// Script sandbox limits (each optional; see the README for defaults).
     #[serde(default)]
     pub limits: circles_sandbox::Limits,
-    /// Server transport limits (each optional; see the README for defaults).
+    /// The server: transport limits and allowed web origins (each optional; see the README).
     #[serde(default)]
-    pub server: rpc_server::ServerLimits,
+    pub server: rpc_server::ServerSettings,
 }
 
 fn default_true() -> bool {
@@ -50,7 +50,7 @@ fn default_true() -> bool {
 }
 
 fn default_challenge_ttl_secs() -> u64 {
-    300
+    rpc_server::CircleSettings::DEFAULT_CHALLENGE_TTL.as_secs()
 }
 
 fn default_host() -> IpAddr {

@@ -3,7 +3,7 @@
 #![cfg(not(target_arch = "wasm32"))]
 
 use rpc_client::{Error, SecretKey, client_code};
-use rpc_server::{Circle, CircleSettings, RunningCircle, ServerLimits};
+use rpc_server::{Circle, CircleSettings, RunningCircle, ServerSettings};
 
 async fn start() -> (RunningCircle, SecretKey) {
     let key = SecretKey::generate();
@@ -11,7 +11,7 @@ async fn start() -> (RunningCircle, SecretKey) {
     let running = rpc_server::start(
         "127.0.0.1:0".parse().expect("addr"),
         circle,
-        &ServerLimits::default(),
+        &ServerSettings::default(),
     )
     .await
     .expect("start");

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use circles_identity::SecretKey;
 use jsonrpsee::core::client::ClientT;
 use jsonrpsee::ws_client::{WsClient, WsClientBuilder};
-use rpc_server::{Circle, CircleSettings, ServerLimits};
+use rpc_server::{Circle, CircleSettings, ServerSettings};
 
 const SCRIPT: &str = "40 + 2";
 
@@ -132,7 +132,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let server = rpc_server::serve(
         SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
         module,
-        &ServerLimits::default(),
+        &ServerSettings::default(),
     )
     .await?;
     let url = server.url();

@@ -5,8 +5,9 @@ use std::time::Duration;
 use jsonrpsee::server::{BatchRequestConfig, PingConfig, ServerConfig};
 use serde::{Deserialize, Serialize};
 
-/// Transport limits of one circle's server. Every field has a default; in
-/// `circles.json` they go under a circle's `"server"` key.
+/// How one circle's server runs: its transport limits and which web origins
+/// it serves. Every field has a default; in `circles.json` they go under a
+/// circle's `"server"` key.
 ///
 /// | field | default | what happens past it |
 /// | --- | --- | --- |
@@ -17,7 +18,7 @@ use serde::{Deserialize, Serialize};
 /// | `idle_timeout_secs` | 120 | a connection that answers no ping and sends nothing for this long is closed |
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
-pub struct ServerLimits {
+pub struct ServerSettings {
     /// Largest request or response, in bytes (default 1 048 576).
     pub max_message_bytes: u32,
     /// Most WebSocket connections open at once (default 1 024).
@@ -34,9 +35,9 @@ pub struct ServerLimits {
     pub allowed_origins: Vec<String>,
 }
 
-impl Default for ServerLimits {
+impl Default for ServerSettings {
     fn default() -> Self {
-        ServerLimits {
+        ServerSettings {
             max_message_bytes: 1024 * 1024,
             max_connections: 1024,
             max_batch_calls: 32,
@@ -47,18 +48,18 @@ impl Default for ServerLimits {
     }
 }
 
-/// Why a [`ServerLimits`] value was rejected.
+/// Why a [`ServerSettings`] value was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid server limit `{field}`: {reason}")]
-pub struct InvalidServerLimits {
+#[error("invalid server setting `{field}`: {reason}")]
+pub struct InvalidServerSettings {
     pub field: &'static str,
     pub reason: &'static str,
 }
 
-impl ServerLimits {
-    pub fn validate(&self) -> Result<(), InvalidServerLimits> {
+impl ServerSettings {
+    pub fn validate(&self) -> Result<(), InvalidServerSettings> {
         let zero = |field| {
-            Err(InvalidServerLimits {
+            Err(InvalidServerSettings {
                 field,
                 reason: "must be at least 1",
             })
@@ -76,7 +77,7 @@ impl ServerLimits {
             return zero("ping_interval_secs");
         }
         if self.idle_timeout_secs < self.ping_interval_secs {
-            return Err(InvalidServerLimits {
+            return Err(InvalidServerSettings {
                 field: "idle_timeout_secs",
                 reason: "must be at least ping_interval_secs",
             });

@@ -14,7 +14,7 @@ use jsonrpsee::server::middleware::rpc::RpcServiceBuilder;
 use jsonrpsee::server::{Server, ServerHandle};
 
 pub use circle::{Circle, CircleSettings};
-pub use config::{InvalidServerLimits, ServerLimits};
+pub use config::{InvalidServerSettings, ServerSettings};
 pub use console::{ConsoleDir, ConsoleLayer, ConsoleService};
 pub use origin::{OriginGuard, OriginLayer};
 pub use session::{Challenge, Session, SessionLayer, SessionService, SessionState};
@@ -31,7 +31,7 @@ pub enum StartError {
     #[error("cannot register the API: {0}")]
     Register(#[from] jsonrpsee::core::RegisterMethodError),
     #[error(transparent)]
-    Limits(#[from] InvalidServerLimits),
+    Settings(#[from] InvalidServerSettings),
 }
 
 /// A circle being served.
@@ -79,9 +79,9 @@ pub fn rpc_module(circle: Circle) -> Result<RpcModule<Circle>, StartError> {
 pub async fn start(
     addr: SocketAddr,
     circle: Circle,
-    limits: &ServerLimits,
+    settings: &ServerSettings,
 ) -> Result<RunningCircle, StartError> {
-    start_with_console(addr, circle, limits, None).await
+    start_with_console(addr, circle, settings, None).await
 }
 
 /// Like [`start`], and with `console` also answers plain HTTP `GET`s on the
@@ -90,36 +90,36 @@ pub async fn start(
 pub async fn start_with_console(
     addr: SocketAddr,
     circle: Circle,
-    limits: &ServerLimits,
+    settings: &ServerSettings,
     console: Option<ConsoleDir>,
 ) -> Result<RunningCircle, StartError> {
-    serve_inner(addr, rpc_module(circle)?, limits, console).await
+    serve_inner(addr, rpc_module(circle)?, settings, console).await
 }
 
-/// Serves `module` on `addr` with per-connection sessions and `limits`.
+/// Serves `module` on `addr` with per-connection sessions and `settings`.
 pub async fn serve<C: Send + Sync + 'static>(
     addr: SocketAddr,
     module: RpcModule<C>,
-    limits: &ServerLimits,
+    settings: &ServerSettings,
 ) -> Result<RunningCircle, StartError> {
-    serve_inner(addr, module, limits, None).await
+    serve_inner(addr, module, settings, None).await
 }
 
 async fn serve_inner<C: Send + Sync + 'static>(
     addr: SocketAddr,
     module: RpcModule<C>,
-    limits: &ServerLimits,
+    settings: &ServerSettings,
     console: Option<ConsoleDir>,
 ) -> Result<RunningCircle, StartError> {
-    limits.validate()?;
+    settings.validate()?;
     if let Some(console) = &console {
         tracing::debug!(dir = %console.path().display(), "serving the web console");
     }
     let server = Server::builder()
-        .set_config(limits.to_server_config())
+        .set_config(settings.to_server_config())
         .set_http_middleware(
             tower::ServiceBuilder::new()
-                .layer(OriginLayer::new(limits.allowed_origins.clone()))
+                .layer(OriginLayer::new(settings.allowed_origins.clone()))
                 .layer(ConsoleLayer::new(console)),
         )
         .set_rpc_middleware(RpcServiceBuilder::new().layer(SessionLayer))

@@ -9,7 +9,7 @@ use circles_identity::SecretKey;
 use jsonrpsee::core::client::ClientT;
 use jsonrpsee::core::params::ObjectParams;
 use jsonrpsee::ws_client::WsClientBuilder;
-use rpc_server::{Circle, CircleSettings, ConsoleDir, RunningCircle, ServerLimits};
+use rpc_server::{Circle, CircleSettings, ConsoleDir, RunningCircle, ServerSettings};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const INDEX: &str = "<!doctype html><title>test console</title>";
@@ -41,7 +41,7 @@ async fn start(console: Option<&Path>) -> RunningCircle {
     rpc_server::start_with_console(
         "127.0.0.1:0".parse().expect("addr"),
         circle,
-        &ServerLimits::default(),
+        &ServerSettings::default(),
         console.map(ConsoleDir::from),
     )
     .await

@@ -2,15 +2,15 @@
 //! pages on this machine, listed origins and non-browser clients can.
 
 use circles_identity::SecretKey;
-use rpc_server::{Circle, CircleSettings, RunningCircle, ServerLimits};
+use rpc_server::{Circle, CircleSettings, RunningCircle, ServerSettings};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 async fn start(allowed_origins: &[&str]) -> RunningCircle {
     let circle =
         Circle::new(CircleSettings::new("origin-test"), &SecretKey::generate()).expect("circle");
-    let limits = ServerLimits {
+    let limits = ServerSettings {
         allowed_origins: allowed_origins.iter().map(|o| o.to_string()).collect(),
-        ..ServerLimits::default()
+        ..ServerSettings::default()
     };
     rpc_server::start("127.0.0.1:0".parse().expect("addr"), circle, &limits)
         .await

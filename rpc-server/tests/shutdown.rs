@@ -7,7 +7,7 @@ use circles_identity::SecretKey;
 use jsonrpsee::core::client::ClientT;
 use jsonrpsee::core::params::ObjectParams;
 use jsonrpsee::ws_client::WsClientBuilder;
-use rpc_server::{Circle, CircleSettings, ServerLimits};
+use rpc_server::{Circle, CircleSettings, ServerSettings};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stopping_the_server_lets_the_running_script_answer_then_the_sandbox_workers_exit() {
@@ -20,7 +20,7 @@ async fn stopping_the_server_lets_the_running_script_answer_then_the_sandbox_wor
     let server = rpc_server::start(
         "127.0.0.1:0".parse().expect("addr"),
         circle,
-        &ServerLimits::default(),
+        &ServerSettings::default(),
     )
     .await
     .expect("start");

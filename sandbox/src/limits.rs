@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 /// | `max_array_size` | 100 000 | elements of an array or BLOB (nested arrays counted together) | `array_size` |
 /// | `max_map_size` | 100 000 | properties of an object map (nested maps counted together) | `map_size` |
 /// | `max_modules` | 16 | modules one run may import, once a module resolver is configured; `0` refuses every import. Without a resolver every import is refused | `modules` |
-/// | `max_script_bytes` | 65 536 | bytes of the script text; checked before anything else | `script_size` (JSON-RPC -32602) |
+/// | `max_script_bytes` | 65 536 | bytes of the script text; checked before anything else | `script_size` (refused before it is compiled) |
 /// | `max_log_bytes` | 1 048 576 (1 MiB) | bytes kept from `print`/`debug` (each line counts its length + 1); later lines are dropped and one final line `[logs truncated]` is added | (never an error) |
 /// | `workers` | available parallelism | dedicated threads that run this circle's scripts; at most 256 | — |
 /// | `queue` | 256 | runs waiting for a free worker; when full a run is refused at once | `busy` |

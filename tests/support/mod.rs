@@ -6,7 +6,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 
 use circles_identity::{SecretKey, Signature};
 use jsonrpsee::ws_client::{WsClient, WsClientBuilder};
-use rpc_server::{Circle, CircleSettings, RunningCircle, ServerLimits};
+use rpc_server::{Circle, CircleSettings, RunningCircle, ServerSettings};
 use rpc_types::client::ApiClient;
 use rpc_types::{AuthenticateParams, FetchNonceParams};
 
@@ -20,10 +20,10 @@ pub struct TestCircle {
 
 impl TestCircle {
     pub async fn start(settings: CircleSettings) -> TestCircle {
-        Self::start_with_limits(settings, ServerLimits::default()).await
+        Self::start_with_limits(settings, ServerSettings::default()).await
     }
 
-    pub async fn start_with_limits(settings: CircleSettings, limits: ServerLimits) -> TestCircle {
+    pub async fn start_with_limits(settings: CircleSettings, limits: ServerSettings) -> TestCircle {
         let key = SecretKey::generate();
         let circle = Circle::new(settings, &key).expect("valid circle settings");
         let server = rpc_server::start(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), circle, &limits)
