@@ -52,9 +52,13 @@ fn main() -> ExitCode {
             server_feature,
             client_feature,
         } => {
+            // The document is included from the spec file, by its absolute path,
+            // rather than pasted into the code as one enormous string.
+            let document_path = std::fs::canonicalize(spec).unwrap_or_else(|_| spec.clone());
             let settings = Settings {
                 server_feature: server_feature.clone(),
                 client_feature: client_feature.clone(),
+                document_path: Some(document_path.display().to_string()),
                 ..Settings::default()
             };
             (

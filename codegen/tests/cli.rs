@@ -146,11 +146,20 @@ fn generate_prints_the_code() {
     );
     assert!(code.contains("pub trait Api"));
     assert!(code.contains("pub struct ApiClient<C>"));
-    // The same code as the library's.
-    let spec = std::fs::read_to_string(real_spec()).expect("readable");
-    let library =
-        circles_codegen::generate(&spec, &circles_codegen::Settings::default()).expect("valid");
+    // The same code as the library's, the document included from the spec
+    // file (by its absolute path) instead of pasted in.
+    let spec_path = std::fs::canonicalize(real_spec()).expect("spec path");
+    let spec = std::fs::read_to_string(&spec_path).expect("readable");
+    let settings = circles_codegen::Settings {
+        document_path: Some(spec_path.display().to_string()),
+        ..circles_codegen::Settings::default()
+    };
+    let library = circles_codegen::generate(&spec, &settings).expect("valid");
     assert_eq!(code, library.code);
+    let include = format!("include_str!({:?})", spec_path.display().to_string());
+    assert!(code.contains(&include), "{}", &code[..400]);
+    let longest = code.lines().map(str::len).max().unwrap_or(0);
+    assert!(longest < 2_000, "a line of {longest} characters");
 }
 
 #[test]

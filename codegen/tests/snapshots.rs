@@ -4,6 +4,8 @@
 //! After a deliberate change of the generator, review the difference and
 //! accept it with `UPDATE_SNAPSHOTS=1 cargo test -p circles-codegen --test snapshots`.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use circles_codegen::{Settings, generate};
@@ -18,20 +20,7 @@ fn snapshot_path(stem: &str) -> PathBuf {
 
 /// The fixture specs, by stem, sorted.
 fn fixture_stems() -> Vec<String> {
-    let dir = codegen_dir().join("tests/fixtures");
-    let mut stems: Vec<String> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()))
-        .map(|entry| entry.expect("directory entry").path())
-        .filter(|path| path.extension().is_some_and(|ext| ext == "json"))
-        .map(|path| {
-            path.file_stem()
-                .and_then(|s| s.to_str())
-                .expect("UTF-8 name")
-                .to_string()
-        })
-        .collect();
-    stems.sort();
-    stems
+    common::json_stems(&codegen_dir().join("tests/fixtures"))
 }
 
 /// What the generator emits for a fixture: the document is included from the

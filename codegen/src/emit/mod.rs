@@ -158,7 +158,7 @@ fn separate_items(code: &str) -> String {
             let indent = line.len() - trimmed.len();
             let before_trimmed = before.trim_start();
             let before_indent = before.len() - before_trimmed.len();
-            let item_ended = (before_trimmed == "}" || before_trimmed.ends_with(';'))
+            let item_ended = (before_trimmed.ends_with('}') || before_trimmed.ends_with(';'))
                 && !before_trimmed.starts_with("//")
                 && before_indent == indent;
             let both_use = trimmed.starts_with("use ") && before_trimmed.starts_with("use ")
