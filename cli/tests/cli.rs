@@ -611,3 +611,33 @@ fn discover_json_is_the_spec_and_text_lists_methods() {
         );
     }
 }
+
+/// `circles … | head -0`: the reader is gone before anything is written. That
+/// is no failure of the command: exit 0, and no "cannot write output" error.
+#[test]
+fn a_closed_stdout_pipe_is_not_a_failure() {
+    let circle = TestCircle::start(false);
+    for args in [
+        &["discover", "--json", "--url", &circle.url()][..],
+        &["play", "--url", &circle.url(), "\"x\".pad(200000, 'y')"][..],
+        &["keygen"][..],
+    ] {
+        let (reader, writer) = std::io::pipe().expect("a pipe");
+        drop(reader);
+        let output = Command::new(env!("CARGO_BIN_EXE_circles"))
+            .args(args)
+            .env_remove("CIRCLES_URL")
+            .env_remove("CIRCLES_KEY")
+            .stdin(Stdio::null())
+            .stdout(writer)
+            .stderr(Stdio::piped())
+            .output()
+            .expect("the circles binary runs");
+        assert_exit(&output, 0);
+        assert!(
+            !stderr(&output).contains("cannot write output"),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+    }
+}
