@@ -22,7 +22,7 @@ fn url() -> &'static str {
 }
 
 /// A connection signed in with a fresh key.
-async fn signed_in() -> (rpc_client::Circle<rpc_client::Transport>, SecretKey) {
+async fn signed_in() -> (rpc_client::CircleClient<rpc_client::Transport>, SecretKey) {
     let key = SecretKey::generate();
     let circle = rpc_client::connect(url()).await.expect("connect");
     circle.authenticate(&key, None).await.expect("authenticate");
@@ -90,7 +90,7 @@ async fn a_wrong_expected_circle_key_is_refused_before_signing() {
     }
     // Nothing was signed or sent: the connection is still anonymous.
     match circle.play("1").await {
-        Err(Error::Play(PlayError::Unauthenticated(_))) => {}
+        Err(Error::Play(PlayError::Unauthenticated)) => {}
         other => panic!("expected Unauthenticated after the refusal, got {other:?}"),
     }
 }
@@ -100,17 +100,24 @@ async fn play_before_authenticate_is_32002() {
     let circle = rpc_client::connect(url()).await.expect("connect");
     let error = circle.play("40 + 2").await.expect_err("unauthenticated");
     assert_eq!(error.code(), rpc_client::error_code::UNAUTHENTICATED);
-    assert!(matches!(error, Error::Play(PlayError::Unauthenticated(_))));
+    assert!(matches!(error, Error::Play(PlayError::Unauthenticated)));
 }
 
 #[wasm_bindgen_test]
-async fn a_compile_error_is_32010_with_its_position() {
+async fn a_compile_error_carries_its_typed_position() {
     let (circle, _) = signed_in().await;
     let error = circle.play("let x = ;").await.expect_err("compile error");
     assert_eq!(error.code(), rpc_client::error_code::SCRIPT_COMPILE_ERROR);
+    match &error {
+        Error::Play(PlayError::ScriptCompileError(data)) => {
+            assert_eq!(data.line, 1, "{data:?}");
+            assert!(!data.message.is_empty(), "{data:?}");
+        }
+        other => panic!("expected ScriptCompileError, got {other:?}"),
+    }
+    // What page JavaScript gets as `data`: the same, as JSON.
     let data = error.data().expect("data");
-    assert!(data.get("line").is_some(), "{data}");
-    assert!(data.get("message").is_some(), "{data}");
+    assert_eq!(data["line"], 1, "{data}");
 }
 
 #[wasm_bindgen_test]
