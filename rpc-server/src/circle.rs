@@ -256,5 +256,7 @@ fn limit_name(limit: LimitKind) -> LimitName {
         LimitKind::ScriptSize => LimitName::ScriptSize,
         LimitKind::Modules => LimitName::Modules,
         LimitKind::Busy => LimitName::Busy,
+        LimitKind::Memory => LimitName::Memory,
+        LimitKind::StoreQuota => LimitName::StoreQuota,
     }
 }

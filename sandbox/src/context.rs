@@ -10,7 +10,9 @@
 use std::cell::{Cell, RefCell};
 use std::time::Instant;
 
-use rhai::ImmutableString;
+use rhai::{Dynamic, EvalAltResult, ImmutableString, Position};
+
+use crate::error::LimitKind;
 
 /// The identity a script runs under. Read by host functions; never taken from the script's
 /// scope, so a script that shadows `CALLER_PUBLIC_KEY` cannot fake its provenance.
@@ -52,6 +54,21 @@ impl RunContext {
     pub fn current() -> Option<RunContext> {
         Self::with_current(Clone::clone)
     }
+
+    /// Ends the current run with a limit error: for host functions that enforce a limit of
+    /// their own (e.g. a store quota). The returned error stops the script, and the run is
+    /// reported as [`ScriptError::LimitExceeded`](crate::ScriptError::LimitExceeded) with
+    /// `limit` and `message` even if the script catches the error: a limit, once hit, cannot
+    /// be swallowed (the run is stopped at its next operation).
+    pub fn exceed(
+        limit: LimitKind,
+        message: impl Into<String>,
+        at: Position,
+    ) -> Box<EvalAltResult> {
+        let message = message.into();
+        record_limit(limit, message.clone());
+        Box::new(EvalAltResult::ErrorTerminated(Dynamic::from(message), at))
+    }
 }
 
 struct Logs {
@@ -66,6 +83,8 @@ pub(crate) const TRUNCATED_LINE: &str = "[logs truncated]";
 
 thread_local! {
     static CONTEXT: RefCell<Option<RunContext>> = const { RefCell::new(None) };
+    /// The first limit the current run hit; sticky until the run ends.
+    static LIMIT: RefCell<Option<(LimitKind, String)>> = const { RefCell::new(None) };
     static DEADLINE: Cell<Option<Instant>> = const { Cell::new(None) };
     static LOGS: RefCell<Logs> = const {
         RefCell::new(Logs { lines: Vec::new(), bytes: 0, max_bytes: 0, truncated: false })
@@ -92,6 +111,26 @@ pub(crate) fn push_log(line: &str) {
     });
 }
 
+/// Records that the current run hit `limit` (the first one recorded wins).
+pub(crate) fn record_limit(limit: LimitKind, message: String) {
+    LIMIT.with(|l| {
+        if let Ok(mut l) = l.try_borrow_mut() {
+            l.get_or_insert((limit, message));
+        }
+    });
+}
+
+/// True once the current run has hit a limit.
+#[inline]
+pub(crate) fn limit_hit() -> bool {
+    LIMIT.with(|l| l.try_borrow().is_ok_and(|l| l.is_some()))
+}
+
+/// The limit the current run hit, if any.
+pub(crate) fn take_limit() -> Option<(LimitKind, String)> {
+    LIMIT.with(|l| l.try_borrow_mut().ok().and_then(|mut l| l.take()))
+}
+
 /// True when the current run's deadline has passed.
 #[inline]
 pub(crate) fn deadline_passed() -> bool {
@@ -104,6 +143,7 @@ pub(crate) struct RunGuard(());
 impl RunGuard {
     pub(crate) fn enter(ctx: RunContext, deadline: Instant, max_log_bytes: usize) -> Self {
         CONTEXT.with(|c| *c.borrow_mut() = Some(ctx));
+        LIMIT.with(|l| *l.borrow_mut() = None);
         DEADLINE.with(|d| d.set(Some(deadline)));
         LOGS.with(|l| {
             let mut l = l.borrow_mut();
@@ -129,6 +169,11 @@ impl Drop for RunGuard {
             }
         });
         DEADLINE.with(|d| d.set(None));
+        LIMIT.with(|l| {
+            if let Ok(mut l) = l.try_borrow_mut() {
+                *l = None;
+            }
+        });
         LOGS.with(|l| {
             if let Ok(mut l) = l.try_borrow_mut() {
                 l.lines = Vec::new();

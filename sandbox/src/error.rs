@@ -29,6 +29,10 @@ pub enum LimitKind {
     Modules,
     /// `busy`: the circle's run queue is full.
     Busy,
+    /// `memory`: the run allocated more than `max_memory_bytes`.
+    Memory,
+    /// `store_quota`: a store write over the author's or the circle's quota.
+    StoreQuota,
 }
 
 impl LimitKind {
@@ -45,6 +49,8 @@ impl LimitKind {
             Self::ScriptSize => "script_size",
             Self::Modules => "modules",
             Self::Busy => "busy",
+            Self::Memory => "memory",
+            Self::StoreQuota => "store_quota",
         }
     }
 }

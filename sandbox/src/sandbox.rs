@@ -12,7 +12,9 @@ use rhai::{AST, Dynamic, Engine, ImmutableString, ModuleResolver, Scope};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{oneshot, watch};
 
-use crate::context::{RunContext, RunGuard, deadline_passed, push_log};
+use crate::context::{
+    RunContext, RunGuard, deadline_passed, limit_hit, push_log, record_limit, take_limit,
+};
 use crate::error::{LimitKind, ScriptError, TIME_TOKEN, from_eval_error, from_parse_error};
 use crate::limits::{InvalidLimits, Limits};
 use crate::value::{result_json, to_output};
@@ -405,11 +407,26 @@ fn apply_restrictions(engine: &mut Engine, limits: &Limits, has_resolver: bool) 
     engine.on_debug(|text, _source, _pos| push_log(text));
     engine.on_progress(|ops| {
         if ops & (DEADLINE_CHECK_EVERY - 1) == 0 && deadline_passed() {
-            Some(Dynamic::from(TIME_TOKEN))
-        } else {
-            None
+            record_limit(LimitKind::Time, "time limit exceeded".to_owned());
         }
+        // Once a limit is hit the run stops at every operation: a script that
+        // caught the error (or a native function that swallowed it, such as a
+        // `sort` comparator) cannot carry on.
+        limit_hit().then(|| Dynamic::from(TIME_TOKEN))
     });
+    // Built-ins that block the worker beyond the run's time limit.
+    engine.register_fn(
+        "sleep",
+        |_: rhai::INT| -> Result<(), Box<rhai::EvalAltResult>> {
+            Err("sleep is not available in a circle's sandbox".into())
+        },
+    );
+    engine.register_fn(
+        "sleep",
+        |_: rhai::FLOAT| -> Result<(), Box<rhai::EvalAltResult>> {
+            Err("sleep is not available in a circle's sandbox".into())
+        },
+    );
 }
 
 fn worker_loop(shared: &Shared, rx: &Receiver<Job>) {
@@ -477,10 +494,21 @@ fn execute(
     scope.push_constant("CIRCLE_ID", shared.circle_id.clone());
     scope.push_constant("CIRCLE_PUBLIC_KEY", shared.circle_public_key.clone());
     scope.push_constant("CALLER_PUBLIC_KEY", caller_key);
-    let value = shared
+    let outcome = shared
         .engine
-        .eval_ast_with_scope::<Dynamic>(&mut scope, &ast)
-        .map_err(|e| from_eval_error(*e))?;
+        .eval_ast_with_scope::<Dynamic>(&mut scope, &ast);
+    // A limit hit during the run decides its outcome, whatever the script made of it.
+    if let Some((limit, message)) = take_limit() {
+        return Err(match outcome.map_err(|e| from_eval_error(*e)) {
+            Err(
+                error @ ScriptError::LimitExceeded {
+                    limit: reported, ..
+                },
+            ) if reported == limit => error,
+            _ => ScriptError::LimitExceeded { limit, message },
+        });
+    }
+    let value = outcome.map_err(|e| from_eval_error(*e))?;
     let json = result_json(&value, &shared.engine)?;
     let output = to_output(&value);
     Ok(Outcome {

@@ -256,3 +256,83 @@ async fn result_nesting_is_limited_to_128_levels() {
         assert!(err.to_string().contains("more than 128 levels"), "{err}");
     }
 }
+
+fn timed_sandbox(max_time_ms: u64) -> Sandbox {
+    Sandbox::new(
+        circle(),
+        Limits {
+            max_operations: u64::MAX,
+            max_time_ms,
+            ..limits()
+        },
+    )
+    .expect("sandbox")
+}
+
+#[tokio::test]
+async fn a_limit_swallowed_by_a_native_function_still_ends_the_run() {
+    // `sort` ignores its comparator's errors; the time limit hit inside the
+    // comparator must still end the run instead of letting the script go on.
+    let sb = timed_sandbox(300);
+    let script = "let a = [3, 1, 2]; a.sort(|x, y| { loop {} }); print(\"carried on\"); 42";
+    let (err, took) = fails(&sb, script).await;
+    assert_eq!(err.limit(), Some(LimitKind::Time), "{err:?}");
+    assert!(took < Duration::from_millis(1_500), "{took:?}");
+    still_works(&sb).await;
+}
+
+#[tokio::test]
+async fn a_limit_cannot_be_caught() {
+    let sb = timed_sandbox(300);
+    for script in [
+        "try { loop {} } catch { } 42",
+        "let n = 0; loop { try { loop { n += 1; } } catch (e) { n = 0; } }",
+    ] {
+        let (err, _) = fails(&sb, script).await;
+        assert_eq!(err.limit(), Some(LimitKind::Time), "{script}: {err:?}");
+    }
+}
+
+#[tokio::test]
+async fn sleep_is_refused_at_once() {
+    let sb = timed_sandbox(1_000);
+    for script in ["sleep(3)", "sleep(2.5)"] {
+        let (err, took) = fails(&sb, script).await;
+        assert!(
+            matches!(&err, ScriptError::Runtime { message, .. } if message.contains("sleep is not available")),
+            "{script}: {err:?}"
+        );
+        assert!(
+            took < Duration::from_millis(500),
+            "{script}: slept {took:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_host_function_can_end_the_run_with_a_limit_the_script_cannot_swallow() {
+    let sb = Sandbox::builder(circle(), limits())
+        .configure(|engine| {
+            engine.register_fn(
+                "over_quota",
+                |ctx: rhai::NativeCallContext| -> Result<(), Box<rhai::EvalAltResult>> {
+                    Err(circles_sandbox::RunContext::exceed(
+                        LimitKind::StoreQuota,
+                        "quota of 1 byte",
+                        ctx.position(),
+                    ))
+                },
+            );
+        })
+        .build()
+        .expect("sandbox");
+    let (err, _) = fails(&sb, "try { over_quota() } catch { } 42").await;
+    assert_eq!(
+        err,
+        ScriptError::LimitExceeded {
+            limit: LimitKind::StoreQuota,
+            message: "quota of 1 byte".into()
+        }
+    );
+    still_works(&sb).await;
+}
