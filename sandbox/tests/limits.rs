@@ -319,7 +319,7 @@ async fn a_host_function_can_end_the_run_with_a_limit_the_script_cannot_swallow(
                     Err(circles_sandbox::RunContext::exceed(
                         LimitKind::StoreQuota,
                         "quota of 1 byte",
-                        ctx.position(),
+                        ctx.call_position(),
                     ))
                 },
             );
