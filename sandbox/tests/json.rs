@@ -164,6 +164,16 @@ fn the_size_budget_counts_everything_in_both_modes() {
         lenient(r#"Fn("f").curry(1).curry(2).curry(3).curry(4)"#),
         Err(ToJsonError::TooManyItems)
     );
+    // Lenient's stand-ins are strings of the budget too (found by the rhai_json fuzz target:
+    // an array repeating one long function name rendered names far past the budget).
+    assert!(lenient(r#"[Fn("abcde")]"#).is_ok());
+    assert!(lenient("#{ab: 'c', d: 'e'}").is_ok());
+    let over = Err(ToJsonError::TooManyStringBytes);
+    assert_eq!(lenient(r#"[Fn("abcdef")]"#), over);
+    assert_eq!(lenient(r#"[Fn("abc"), Fn("abc")]"#), over);
+    assert_eq!(lenient(r#"Fn("abc").curry("def")"#), over);
+    assert_eq!(lenient("#{ab: 'c', de: 'f'}"), over);
+    assert_eq!(lenient("timestamp()"), over); // "timestamp"
 }
 
 #[test]

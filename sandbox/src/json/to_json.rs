@@ -88,10 +88,12 @@ impl Conversion {
         }
     }
 
-    /// Lenient: a readable stand-in for a value JSON has no form for.
+    /// Lenient: a readable stand-in for a value JSON has no form for. Its strings (a char, a
+    /// function's name, a type's name) count against the budget like any other: a function
+    /// name is as long as a script makes it, and an array can repeat it.
     fn render(&mut self, value: &Dynamic, depth: usize) -> Result<Value, ToJsonError> {
         if let Ok(c) = value.as_char() {
-            return Ok(Value::String(c.to_string()));
+            return self.stand_in(&c.to_string());
         }
         if let Some(blob) = value.read_lock::<Blob>() {
             self.budget.enter(depth, blob.len())?;
@@ -100,19 +102,23 @@ impl Conversion {
             ));
         }
         if let Some(fp) = value.read_lock::<FnPtr>() {
-            let name = Value::String(fp.fn_name().to_owned());
             if !fp.is_curried() {
-                return Ok(name);
+                return self.stand_in(fp.fn_name());
             }
             // The curried arguments are where captured variables hide, unchecked by rhai's
             // size limits: they count against the budget like array elements.
             self.budget.enter(depth, 1 + fp.iter_curry().count())?;
-            let mut out = vec![name];
+            let mut out = vec![self.stand_in(fp.fn_name())?];
             for v in fp.iter_curry() {
                 out.push(self.convert(v, depth + 1)?);
             }
             return Ok(Value::Array(out));
         }
-        Ok(Value::String(value.type_name().to_owned()))
+        self.stand_in(value.type_name())
+    }
+
+    fn stand_in(&mut self, text: &str) -> Result<Value, ToJsonError> {
+        self.budget.take_string(text.len())?;
+        Ok(Value::String(text.to_owned()))
     }
 }
