@@ -7,8 +7,8 @@ mod client;
 mod methods;
 mod server;
 
-use proc_macro2::TokenStream;
-use quote::{format_ident, quote};
+use proc_macro2::{Delimiter, Group, TokenStream, TokenTree};
+use quote::{ToTokens, format_ident, quote};
 
 use crate::error::SpecErrors;
 use crate::spec::Spec;
@@ -105,7 +105,7 @@ pub(crate) fn generate(spec: &Spec, settings: &Settings) -> Result<Generated, Sp
             #client
         }
     };
-    let file = syn::parse2::<syn::File>(tokens).map_err(|error| {
+    let file = syn::parse2::<syn::File>(docs_without_cr(tokens)).map_err(|error| {
         SpecErrors::one(
             "$",
             format!("internal error: the generated code does not parse: {error}"),
@@ -172,6 +172,49 @@ fn separate_items(code: &str) -> String {
         previous = Some(line);
     }
     out
+}
+
+/// `tokens` with every carriage return in a `#[doc = "…"]` string made a line break.
+/// prettyplease prints such an attribute as a `///` comment, where a bare CR is not allowed
+/// (rustc: "bare CR not allowed in doc-comment"), so a description, title or error message
+/// with a `\r` (ours or typify's) would give code that does not compile. Found by the
+/// `openrpc` fuzz target.
+fn docs_without_cr(tokens: TokenStream) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|tree| match tree {
+            TokenTree::Group(group) => {
+                let mut stream = docs_without_cr(group.stream());
+                if group.delimiter() == Delimiter::Bracket {
+                    stream = doc_without_cr(stream);
+                }
+                let mut fixed = Group::new(group.delimiter(), stream);
+                fixed.set_span(group.span());
+                TokenTree::Group(fixed)
+            }
+            other => other,
+        })
+        .collect()
+}
+
+/// The inside of one attribute: `doc = "…"` with its CRs made line breaks, anything else as
+/// it is.
+fn doc_without_cr(attribute: TokenStream) -> TokenStream {
+    let trees: Vec<TokenTree> = attribute.into_iter().collect();
+    if let [
+        TokenTree::Ident(name),
+        TokenTree::Punct(eq),
+        TokenTree::Literal(literal),
+    ] = trees.as_slice()
+        && name == "doc"
+        && eq.as_char() == '='
+        && let Ok(text) = syn::parse2::<syn::LitStr>(literal.to_token_stream())
+        && text.value().contains('\r')
+    {
+        let text = text.value().replace("\r\n", "\n").replace('\r', "\n");
+        return quote! { doc = #text };
+    }
+    trees.into_iter().collect()
 }
 
 fn feature_gate(feature: Option<&str>) -> TokenStream {
