@@ -6,14 +6,16 @@
 #   tools/fuzz.sh                       # every target, FUZZ_SECONDS (default 45) each
 #   FUZZ_SECONDS=600 tools/fuzz.sh rhai_json
 #   tools/fuzz.sh --build-only
+#   tools/fuzz.sh --merge [TARGET...]  # add what runs found to the committed corpus
 #
 # Installs cargo-fuzz from crates.io when it is missing, and builds with the machine's stable
 # toolchain: without a sanitizer (the default here) cargo-fuzz's coverage instrumentation
 # needs no unstable flag. FUZZ_SANITIZER=address adds AddressSanitizer, whose -Zsanitizer
 # flag the stable compiler accepts with RUSTC_BOOTSTRAP=1 (set here then; nothing to
 # download), or FUZZ_TOOLCHAIN=nightly uses a rustup nightly. New inputs go to
-# target/fuzz/corpus/<target> (the committed corpus, fuzz/corpus/<target>, is only read); a
-# failing input is saved under target/fuzz/artifacts/<target>/ and printed.
+# target/fuzz/corpus/<target> (the committed corpus, fuzz/corpus/<target>, is only read;
+# --merge adds to it those of them that reach code it does not, by edge coverage); a failing
+# input is saved under target/fuzz/artifacts/<target>/ and printed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,10 +26,12 @@ rss_mb=${FUZZ_RSS_LIMIT_MB:-2048}
 out=target/fuzz
 
 build_only=false
+merge=false
 targets=()
 for arg in "$@"; do
     case "$arg" in
         --build-only) build_only=true ;;
+        --merge) merge=true ;;
         -h | --help) sed -n '2,/^set -e/p' "$0" | sed 's/^# \{0,1\}//; /^set -e/d'; exit 0 ;;
         *) targets+=("$arg") ;;
     esac
@@ -58,6 +62,16 @@ flags=(--fuzz-dir fuzz/libfuzzer --sanitizer "$sanitizer" --codegen-units 16
 
 cargo "${toolchain[@]}" fuzz build "${flags[@]}"
 if $build_only; then
+    exit 0
+fi
+if $merge; then
+    for target in "${targets[@]}"; do
+        before=$(ls "fuzz/corpus/$target" | wc -l)
+        mkdir -p "$out/corpus/$target"
+        "$out/x86_64-unknown-linux-gnu/release/$target" -merge=1 -use_counters=0 \
+            "fuzz/corpus/$target" "$out/corpus/$target" >"$out/$target.merge.log" 2>&1
+        echo "fuzz/corpus/$target: $before -> $(ls "fuzz/corpus/$target" | wc -l) inputs"
+    done
     exit 0
 fi
 

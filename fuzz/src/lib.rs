@@ -10,7 +10,7 @@
 //! | [`circles_json`] | a `circles.json` | the launcher's `load` + `validate` never panic, every error names the file and the field, what is accepted reloads the same |
 //! | [`rhai_json`] | a Rhai value (built from the bytes) or JSON text | `to_json` never panics in either mode, respects its limits, and strict output comes back the same through `from_json` |
 //!
-//! `fuzz/libfuzzer` wraps each in a libFuzzer target (`cargo fuzz`); `tests/corpus.rs`
+//! `fuzz/libfuzzer` wraps each in a libFuzzer target (`cargo fuzz`); `tests/<target>.rs`
 //! replays `fuzz/corpus/<target>/` through the same functions in `cargo test`.
 
 pub mod circles_json;
