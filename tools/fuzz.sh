@@ -10,9 +10,10 @@
 #
 # Installs cargo-fuzz from crates.io when it is missing, and builds with the machine's stable
 # toolchain: without a sanitizer (the default here) cargo-fuzz's coverage instrumentation
-# needs no unstable flag. FUZZ_SANITIZER=address adds AddressSanitizer, whose -Zsanitizer
-# flag the stable compiler accepts with RUSTC_BOOTSTRAP=1 (set here then; nothing to
-# download), or FUZZ_TOOLCHAIN=nightly uses a rustup nightly. New inputs go to
+# needs no unstable flag. FUZZ_SANITIZER=address adds AddressSanitizer and LeakSanitizer,
+# whose -Zsanitizer flag the stable compiler accepts with RUSTC_BOOTSTRAP=1 (set here then;
+# no nightly toolchain to download). FUZZ_TARGET_DIR (default target/fuzz) keeps builds with
+# different flags apart. New inputs go to
 # target/fuzz/corpus/<target> (the committed corpus, fuzz/corpus/<target>, is only read;
 # --merge adds to it those of them that reach code it does not, by edge coverage); a failing
 # input is saved under target/fuzz/artifacts/<target>/ and printed.
@@ -23,7 +24,7 @@ CARGO_FUZZ_VERSION=0.13.2
 seconds=${FUZZ_SECONDS:-45}
 timeout=${FUZZ_INPUT_TIMEOUT:-20}    # seconds one input may take
 rss_mb=${FUZZ_RSS_LIMIT_MB:-2048}
-out=target/fuzz
+out=${FUZZ_TARGET_DIR:-target/fuzz}
 
 build_only=false
 merge=false
@@ -49,10 +50,7 @@ if ! cargo fuzz --version 2>/dev/null | grep -qF "$CARGO_FUZZ_VERSION"; then
 fi
 
 sanitizer=${FUZZ_SANITIZER:-none}
-toolchain=()
-if [ "${FUZZ_TOOLCHAIN:-}" = nightly ]; then
-    toolchain=(+nightly)
-elif [ "$sanitizer" != none ]; then
+if [ "$sanitizer" != none ]; then
     export RUSTC_BOOTSTRAP=1
 fi
 # The per-target harness code is small; 16 codegen units keep the instrumented build of the
@@ -60,7 +58,7 @@ fi
 flags=(--fuzz-dir fuzz/libfuzzer --sanitizer "$sanitizer" --codegen-units 16
        --target-dir "$out")
 
-cargo "${toolchain[@]}" fuzz build "${flags[@]}"
+cargo fuzz build "${flags[@]}"
 if $build_only; then
     exit 0
 fi
@@ -89,7 +87,7 @@ for target in "${targets[@]}"; do
     [ -f "fuzz/dict/$target.dict" ] && options+=(-dict="fuzz/dict/$target.dict")
     printf '\n== fuzz %s: %ss ==\n' "$target" "$seconds"
     log=$out/$target.log
-    if cargo "${toolchain[@]}" fuzz run "${flags[@]}" "$target" "$scratch" "$corpus" \
+    if cargo fuzz run "${flags[@]}" "$target" "$scratch" "$corpus" \
         -- "${options[@]}" >"$log" 2>&1; then
         status=0
     else
