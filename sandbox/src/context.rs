@@ -21,6 +21,7 @@ pub struct RunContext {
     pub(crate) circle_id: ImmutableString,
     pub(crate) circle_public_key: ImmutableString,
     pub(crate) caller_public_key: ImmutableString,
+    pub(crate) caller_is_member: bool,
 }
 
 impl RunContext {
@@ -37,6 +38,11 @@ impl RunContext {
     /// The caller's public key; empty for an anonymous caller.
     pub fn caller_public_key(&self) -> &str {
         &self.caller_public_key
+    }
+
+    /// True when the caller is one of the circle's members.
+    pub fn caller_is_member(&self) -> bool {
+        self.caller_is_member
     }
 
     /// True when the caller is anonymous (empty public key).

@@ -102,12 +102,50 @@ pub enum ScriptError {
         /// A human-readable explanation.
         message: String,
     },
+    /// `call` named a function the script library does not publish (or with another
+    /// number of arguments).
+    #[error("{module}::{function}: {reason}")]
+    NotCallable {
+        /// The module as given.
+        module: String,
+        /// The function as given.
+        function: String,
+        /// What does not match.
+        reason: NotCallable,
+    },
     /// A panic happened while running the script; the worker survived it.
     #[error("internal error while running the script: {message}")]
     Panicked {
         /// The panic's message, if it had one.
         message: String,
     },
+}
+
+/// Why a published function cannot be called as asked.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotCallable {
+    /// No module of that name in the script library.
+    #[error("the circle's script library has no such module")]
+    NoModule,
+    /// The module has no function of that name, or only a `private` one.
+    #[error("the module publishes no function of that name")]
+    NoFunction,
+    /// The function exists, with other numbers of parameters.
+    #[error("takes {} arguments, not {given}", join(expected))]
+    Arity {
+        /// The numbers of parameters it is published with.
+        expected: Vec<usize>,
+        /// The number of arguments given.
+        given: usize,
+    },
+    /// The module or function name is not one `import` or a call could name.
+    #[error("{0}")]
+    BadName(String),
+}
+
+fn join(numbers: &[usize]) -> String {
+    let texts: Vec<String> = numbers.iter().map(usize::to_string).collect();
+    texts.join(" or ")
 }
 
 impl ScriptError {

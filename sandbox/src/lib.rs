@@ -38,9 +38,9 @@ mod sandbox;
 mod value;
 
 pub use context::RunContext;
-pub use error::{LimitKind, ScriptError};
+pub use error::{LimitKind, NotCallable, ScriptError};
 pub use limits::{InvalidLimits, Limits};
-pub use modules::ScriptLibrary;
+pub use modules::{PublishedFunction, ScriptLibrary};
 pub use rhai;
 pub use sandbox::{
     CacheStats, Caller, CircleInfo, Outcome, Sandbox, SandboxBuilder, SandboxError, SandboxWorkers,

@@ -15,8 +15,11 @@ use tokio::sync::{oneshot, watch};
 use crate::context::{
     RunContext, RunGuard, deadline_passed, limit_hit, push_log, record_limit, take_limit,
 };
-use crate::error::{LimitKind, ScriptError, TIME_TOKEN, from_eval_error, from_parse_error};
+use crate::error::{
+    LimitKind, NotCallable, ScriptError, TIME_TOKEN, from_eval_error, from_parse_error,
+};
 use crate::limits::{InvalidLimits, Limits};
+use crate::modules::{PublishedFunction, ScriptLibrary, SharedLibrary};
 use crate::value::{result_json, to_output};
 
 /// Stack of each worker thread. Rhai evaluates recursively; the depth limits keep the stack
@@ -43,14 +46,23 @@ pub struct CircleInfo {
 pub struct Caller {
     /// The caller's public key (lower-case compressed hex); empty for an anonymous caller.
     pub public_key: String,
+    /// Whether the caller is one of the circle's members (`CALLER_IS_MEMBER`).
+    pub is_member: bool,
 }
 
 impl Caller {
-    /// An authenticated caller.
+    /// An authenticated caller who is not a member.
     pub fn new(public_key: impl Into<String>) -> Self {
         Self {
             public_key: public_key.into(),
+            is_member: false,
         }
+    }
+
+    /// The same caller, member of the circle or not.
+    #[must_use]
+    pub fn member(self, is_member: bool) -> Self {
+        Self { is_member, ..self }
     }
 
     /// An anonymous caller (`CALLER_PUBLIC_KEY == ""`).
@@ -115,6 +127,7 @@ pub struct SandboxBuilder {
     limits: Limits,
     hooks: Vec<EngineHook>,
     resolver: Option<EngineHook>,
+    library: Option<Arc<ScriptLibrary>>,
 }
 
 impl SandboxBuilder {
@@ -137,6 +150,15 @@ impl SandboxBuilder {
         self
     }
 
+    /// Serves `import` from `library`, and publishes its functions: [`Sandbox::call`] runs
+    /// them, [`Sandbox::published_functions`] lists them.
+    pub fn script_library(self, library: ScriptLibrary) -> Self {
+        let library = Arc::new(library);
+        let mut builder = self.module_resolver(SharedLibrary(Arc::clone(&library)));
+        builder.library = Some(library);
+        builder
+    }
+
     /// Validates the limits, builds the engine and starts the workers.
     pub fn build(self) -> Result<Sandbox, SandboxError> {
         self.limits.validate()?;
@@ -156,6 +178,7 @@ impl SandboxBuilder {
 
         let shared = Arc::new(Shared {
             engine,
+            library: self.library,
             cache: Cache::new(self.limits.cache_entries),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
@@ -251,6 +274,7 @@ impl Sandbox {
             limits,
             hooks: Vec::new(),
             resolver: None,
+            library: None,
         }
     }
 
@@ -266,6 +290,65 @@ impl Sandbox {
         script: String,
         caller: Caller,
     ) -> impl Future<Output = Result<Outcome, ScriptError>> + Send + 'static {
+        if script.len() > self.limits.max_script_bytes {
+            let too_large = ScriptError::TooLarge {
+                limit: self.limits.max_script_bytes,
+                actual: script.len(),
+            };
+            return self.dispatch(Err(too_large), caller);
+        }
+        self.dispatch(Ok(Work::Script(script)), caller)
+    }
+
+    /// Runs `function` of `module` of the script library with `args` (JSON values, handed
+    /// to the function as data: never parsed as code) for `caller`, like [`Sandbox::run`]
+    /// runs a script: under the same limits, in the circle's context. The result has the
+    /// shape of a script's. Fails with [`ScriptError::NotCallable`] when the library does
+    /// not publish such a function with that many parameters (`private` functions are not
+    /// published), and with the module's compile error if it does not compile.
+    pub fn call(
+        &self,
+        module: String,
+        function: String,
+        args: Vec<serde_json::Value>,
+        caller: Caller,
+    ) -> impl Future<Output = Result<Outcome, ScriptError>> + Send + 'static {
+        let work = check_call_names(&module, &function).map(|()| Work::Call {
+            module,
+            function,
+            args,
+        });
+        self.dispatch(work, caller)
+    }
+
+    /// The functions the script library publishes, by module (a module that does not
+    /// compile is left out, with a warning in the log). Compiles modules not yet compiled:
+    /// call it off the async runtime.
+    pub fn published_functions(&self) -> Result<Vec<PublishedFunction>, ScriptError> {
+        let Some(library) = &self.shared.library else {
+            return Ok(Vec::new());
+        };
+        let modules = library.modules().map_err(|error| ScriptError::Panicked {
+            message: format!("cannot read the script library: {error}"),
+        })?;
+        let mut functions = Vec::new();
+        for module in modules {
+            match library.published(&self.shared.engine, &module) {
+                Ok(published) => functions.extend(published),
+                Err(error) => {
+                    tracing::warn!(%module, %error, "a module of the script library does not compile");
+                }
+            }
+        }
+        Ok(functions)
+    }
+
+    /// Queues `work` (or answers its error at once) and waits for its reply.
+    fn dispatch(
+        &self,
+        work: Result<Work, ScriptError>,
+        caller: Caller,
+    ) -> impl Future<Output = Result<Outcome, ScriptError>> + Send + 'static {
         // Watching for the reply only pays when this run starts at once (a worker is
         // free); behind other runs it would take CPU time from them.
         let spin = if self.shared.in_flight.load(Ordering::Relaxed) < self.limits.workers {
@@ -273,7 +356,7 @@ impl Sandbox {
         } else {
             Duration::ZERO
         };
-        let submitted = self.submit(script, caller);
+        let submitted = work.and_then(|work| self.submit(work, caller));
         async move {
             let mut reply = submitted?;
             let spin_until = Instant::now() + spin;
@@ -296,20 +379,10 @@ impl Sandbox {
         }
     }
 
-    fn submit(
-        &self,
-        script: String,
-        caller: Caller,
-    ) -> Result<oneshot::Receiver<Reply>, ScriptError> {
-        if script.len() > self.limits.max_script_bytes {
-            return Err(ScriptError::TooLarge {
-                limit: self.limits.max_script_bytes,
-                actual: script.len(),
-            });
-        }
+    fn submit(&self, work: Work, caller: Caller) -> Result<oneshot::Receiver<Reply>, ScriptError> {
         let (reply, rx) = oneshot::channel();
         let job = Job {
-            script,
+            work,
             caller,
             reply,
         };
@@ -359,14 +432,28 @@ impl Sandbox {
 type Reply = Result<Outcome, ScriptError>;
 
 struct Job {
-    script: String,
+    work: Work,
     caller: Caller,
     reply: oneshot::Sender<Reply>,
+}
+
+/// What a run does.
+enum Work {
+    /// Runs a script's text.
+    Script(String),
+    /// Calls a published function of the script library.
+    Call {
+        module: String,
+        function: String,
+        args: Vec<serde_json::Value>,
+    },
 }
 
 /// What the workers share: the engine, the cache and the circle's identity.
 struct Shared {
     engine: Engine,
+    /// The script library, when the circle has one.
+    library: Option<Arc<ScriptLibrary>>,
     cache: Cache<String, Arc<AST>>,
     hits: AtomicU64,
     misses: AtomicU64,
@@ -378,14 +465,17 @@ struct Shared {
     in_flight: AtomicUsize,
 }
 
-/// `caller_public_key()`, `circle_id()`, `circle_public_key()`: read from the run's context,
-/// not from the scope.
+/// `caller_public_key()`, `caller_is_member()`, `circle_id()`, `circle_public_key()`: read
+/// from the run's context, not from the scope.
 fn register_identity_fns(engine: &mut Engine) {
     fn read(f: fn(&RunContext) -> ImmutableString) -> ImmutableString {
         RunContext::with_current(f).unwrap_or_default()
     }
     engine.register_fn("caller_public_key", || {
         read(|c| c.caller_public_key.clone())
+    });
+    engine.register_fn("caller_is_member", || {
+        RunContext::with_current(|c| c.caller_is_member).unwrap_or(false)
     });
     engine.register_fn("circle_id", || read(|c| c.circle_id.clone()));
     engine.register_fn("circle_public_key", || {
@@ -433,7 +523,7 @@ fn worker_loop(shared: &Shared, rx: &Receiver<Job>) {
     while let Some(job) = next_job(rx) {
         if !job.reply.is_closed() {
             // (else the caller went away before the run started)
-            let result = run_job(shared, job.script, &job.caller);
+            let result = run_job(shared, job.work, &job.caller);
             let _ = job.reply.send(result);
         }
         shared.in_flight.fetch_sub(1, Ordering::Relaxed);
@@ -458,18 +548,17 @@ fn next_job(rx: &Receiver<Job>) -> Option<Job> {
     }
 }
 
-fn run_job(shared: &Shared, script: String, caller: &Caller) -> Reply {
+fn run_job(shared: &Shared, work: Work, caller: &Caller) -> Reply {
     let caller_key = ImmutableString::from(caller.public_key.as_str());
     let ctx = RunContext {
         circle_id: shared.circle_id.clone(),
         circle_public_key: shared.circle_public_key.clone(),
         caller_public_key: caller_key.clone(),
+        caller_is_member: caller.is_member,
     };
     let deadline = Instant::now() + shared.max_time;
     let guard = RunGuard::enter(ctx, deadline, shared.max_log_bytes);
-    match catch_unwind(AssertUnwindSafe(|| {
-        execute(shared, script, caller_key, &guard)
-    })) {
+    match catch_unwind(AssertUnwindSafe(|| execute(shared, work, caller, &guard))) {
         Ok(result) => result,
         Err(payload) => {
             let message = payload
@@ -483,17 +572,24 @@ fn run_job(shared: &Shared, script: String, caller: &Caller) -> Reply {
     }
 }
 
-fn execute(
-    shared: &Shared,
-    script: String,
-    caller_key: ImmutableString,
-    guard: &RunGuard,
-) -> Reply {
-    let ast = compiled(shared, script)?;
+fn execute(shared: &Shared, work: Work, caller: &Caller, guard: &RunGuard) -> Reply {
     let mut scope = Scope::new();
     scope.push_constant("CIRCLE_ID", shared.circle_id.clone());
     scope.push_constant("CIRCLE_PUBLIC_KEY", shared.circle_public_key.clone());
-    scope.push_constant("CALLER_PUBLIC_KEY", caller_key);
+    scope.push_constant(
+        "CALLER_PUBLIC_KEY",
+        ImmutableString::from(caller.public_key.as_str()),
+    );
+    scope.push_constant("CALLER_IS_MEMBER", caller.is_member);
+    let script = match work {
+        Work::Script(script) => script,
+        Work::Call {
+            module,
+            function,
+            args,
+        } => call_script(shared, &module, &function, args, &mut scope)?,
+    };
+    let ast = compiled(shared, script)?;
     let outcome = shared
         .engine
         .eval_ast_with_scope::<Dynamic>(&mut scope, &ast);
@@ -516,6 +612,76 @@ fn execute(
         value: json,
         logs: guard.take_logs(),
     })
+}
+
+/// Module and function names a `call` may use: what `import` accepts, and a plain identifier.
+fn check_call_names(module: &str, function: &str) -> Result<(), ScriptError> {
+    let bad = |why: String| ScriptError::NotCallable {
+        module: module.to_owned(),
+        function: function.to_owned(),
+        reason: NotCallable::BadName(why),
+    };
+    crate::modules::check_name(module).map_err(bad)?;
+    // The module name goes into a string literal of the generated script: keep it plain.
+    if module.contains(['"', '`', '\'']) || module.chars().any(char::is_control) {
+        return Err(bad(
+            "quotes and control characters are not allowed in a module name".into(),
+        ));
+    }
+    let mut chars = function.chars();
+    let identifier = matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !identifier {
+        return Err(bad("a function name is letters, digits and `_`".into()));
+    }
+    Ok(())
+}
+
+/// The script that calls `module::function` with `args` (put in `scope` as `ARGS`, never
+/// into the text), after checking the library publishes it with that many parameters.
+fn call_script(
+    shared: &Shared,
+    module: &str,
+    function: &str,
+    args: Vec<serde_json::Value>,
+    scope: &mut Scope,
+) -> Result<String, ScriptError> {
+    let not_callable = |reason| ScriptError::NotCallable {
+        module: module.to_owned(),
+        function: function.to_owned(),
+        reason,
+    };
+    let library = shared
+        .library
+        .as_ref()
+        .ok_or_else(|| not_callable(NotCallable::NoModule))?;
+    let published = library
+        .published(&shared.engine, module)
+        .map_err(|error| match *error {
+            rhai::EvalAltResult::ErrorModuleNotFound(..) => not_callable(NotCallable::NoModule),
+            other => from_eval_error(other),
+        })?;
+    let arities: Vec<usize> = published
+        .iter()
+        .filter(|f| f.name == function)
+        .map(|f| f.params.len())
+        .collect();
+    if arities.is_empty() {
+        return Err(not_callable(NotCallable::NoFunction));
+    }
+    if !arities.contains(&args.len()) {
+        return Err(not_callable(NotCallable::Arity {
+            expected: arities,
+            given: args.len(),
+        }));
+    }
+    let params: Vec<String> = (0..args.len()).map(|i| format!("ARGS[{i}]")).collect();
+    let args: rhai::Array = args.iter().map(crate::json::from_json).collect();
+    scope.push_constant("ARGS", args);
+    Ok(format!(
+        "import \"{module}\" as published; published::{function}({})",
+        params.join(", ")
+    ))
 }
 
 /// The compiled form of `script`, from the cache or freshly compiled (and then cached).
