@@ -13,14 +13,17 @@ circles.json is a JSON array with one object per circle:
   [
     { \"id\": \"alice\", \"port\": 9101, \"db_path\": \"data/alice\", \"rhai_path\": \"scripts/alice\" },
     { \"id\": \"bob\",   \"port\": 9102, \"db_path\": \"data/bob\",   \"rhai_path\": \"scripts/bob\",
-      \"require_auth\": false, \"limits\": { \"max_time_ms\": 500 } }
+      \"members\": [\"02…your public key…\"], \"access\": { \"play\": \"members\", \"call\": \"anyone\" },
+      \"limits\": { \"max_time_ms\": 500 } }
   ]
 
 Required: id (unique, a-z 0-9 -), port (unique; 0 for any free port, chosen at start and
 shown in the table), db_path (unique data directory, created if missing: identity.key and
 store.redb live there), rhai_path (existing folder of .rhai scripts that `import` may load).
-Optional: host (127.0.0.1), require_auth (true), challenge_ttl_secs (300), limits {…}
-(script sandbox), server {…} (transport limits).
+Optional: host (127.0.0.1), members ([], public keys), access {play, call} (who may run
+scripts of their own and who may call the published functions of the script library: each
+members, signed_in or anyone; default play members, call signed_in), challenge_ttl_secs
+(300), limits {…} (script sandbox), server {…} (transport limits).
 Relative paths are taken from the config file's folder. circles.schema.json is the full
 JSON Schema; the README lists every limit and its default.
 

@@ -223,7 +223,7 @@ async fn imports_resolve_inside_rhai_path_only() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_overloaded_circle_does_not_stop_the_others() {
     let mut world = World::new(&["busy", "calm"]);
-    world.circles[0]["require_auth"] = json!(false);
+    world.circles[0]["access"] = json!({"play": "anyone", "call": "anyone"});
     world.circles[0]["limits"] = json!({"workers": 1, "queue": 1, "max_time_ms": 3000, "max_operations": 1_000_000_000_000u64});
     let launcher = world.launch();
     let busy = launcher.row("busy").url.clone();
@@ -325,7 +325,7 @@ fn the_web_console_is_served_on_each_circle_port() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_lets_a_running_script_finish_then_exits_0() {
     let mut world = World::new(&["alpha"]);
-    world.circles[0]["require_auth"] = json!(false);
+    world.circles[0]["access"] = json!({"play": "anyone", "call": "anyone"});
     world.circles[0]["limits"] = json!({"max_operations": 1_000_000_000u64, "max_time_ms": 5000});
     let launcher = world.launch();
     let url = launcher.row("alpha").url.clone();
@@ -361,7 +361,7 @@ async fn sigterm_lets_a_running_script_finish_then_exits_0() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_signal_stops_at_once() {
     let mut world = World::new(&["alpha"]);
-    world.circles[0]["require_auth"] = json!(false);
+    world.circles[0]["access"] = json!({"play": "anyone", "call": "anyone"});
     world.circles[0]["limits"] =
         json!({"max_operations": 1_000_000_000_000u64, "max_time_ms": 60000});
     let launcher = world.launch();

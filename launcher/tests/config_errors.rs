@@ -209,7 +209,8 @@ fn help_explains_the_config_format() {
     for needle in [
         "db_path",
         "rhai_path",
-        "require_auth",
+        "members",
+        "access",
         "0 for any free port",
         "Exit codes",
         "check",

@@ -1,6 +1,7 @@
 //! The circles server: one jsonrpsee WebSocket server per circle, serving the
 //! API generated from `openrpc.json` (see `rpc-types`).
 
+mod access;
 mod circle;
 mod config;
 mod console;
@@ -13,6 +14,7 @@ use jsonrpsee::RpcModule;
 use jsonrpsee::server::middleware::rpc::RpcServiceBuilder;
 use jsonrpsee::server::{Server, ServerHandle};
 
+pub use access::{Access, AccessPolicy, Action, Audience, Refusal};
 pub use circle::{Circle, CircleSettings};
 pub use config::{InvalidServerSettings, ServerSettings};
 pub use console::{ConsoleDir, ConsoleLayer, ConsoleService};

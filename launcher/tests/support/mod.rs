@@ -50,6 +50,9 @@ impl World {
                     "port": 0,
                     "db_path": format!("data/{id}"),
                     "rhai_path": format!("scripts/{id}"),
+                    // Any signed-in caller may play (by default only members may:
+                    // `authorization.rs` tests the policy itself).
+                    "access": {"play": "signed_in"},
                 })
             })
             .collect();
