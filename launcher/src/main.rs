@@ -63,6 +63,14 @@ enum Command {
     },
     /// Prints the JSON Schema of circles.json (the committed circles.schema.json).
     Schema,
+    /// Makes a public key a member of a circle of the config file (--config), e.g. your
+    /// own key from `circles keygen`; restart the launcher for it to take effect.
+    AddMember {
+        /// The circle's id.
+        circle: String,
+        /// The public key (SEC1 hex).
+        key: String,
+    },
 }
 
 #[tokio::main]
@@ -81,6 +89,7 @@ async fn main() -> ExitCode {
             println!("{:#}", launcher::schema());
             ExitCode::SUCCESS
         }
+        Some(Command::AddMember { circle, key }) => add_member(&cli.config, &circle, &key),
         None => run(&cli.config, console_dir(&cli)).await,
     }
 }
@@ -105,6 +114,33 @@ fn check(file: &Path) -> ExitCode {
                 file.display(),
                 circles.len(),
                 if circles.len() == 1 { "" } else { "s" }
+            );
+            ExitCode::SUCCESS
+        }
+        Err(errors) => report(&errors),
+    }
+}
+
+fn add_member(config: &Path, circle: &str, key: &str) -> ExitCode {
+    let key = match circles_identity::PublicKey::from_hex(key.trim()) {
+        Ok(key) => key,
+        Err(error) => {
+            eprintln!("launcher: {key:?} is not a public key: {error}");
+            return ExitCode::from(exit::USAGE);
+        }
+    };
+    match launcher::members::add_member(config, circle, &key) {
+        Ok(launcher::members::Added::Added) => {
+            println!(
+                "{}: {key} is now a member of {circle} (restart the launcher for it to take effect)",
+                config.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Ok(launcher::members::Added::AlreadyMember) => {
+            println!(
+                "{}: {key} is a member of {circle} already",
+                config.display()
             );
             ExitCode::SUCCESS
         }

@@ -139,3 +139,53 @@ fn members_must_be_public_keys() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("[0].members[0]"), "{stderr}");
 }
+
+#[test]
+fn add_member_edits_the_config_and_keeps_the_rest() {
+    let mut world = World::new(&["alpha", "beta"]);
+    world.circles[1]["limits"] = json!({"max_time_ms": 700});
+    let config = world.write();
+    let config = config.display().to_string();
+    let key = SecretKey::generate().public_key();
+    // Upper-case and 0x-prefixed: stored normalised.
+    let spelled = format!("0x{}", key.to_hex().to_uppercase());
+    let out = support::run_launcher(&["--config", &config, "add-member", "beta", &spelled]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let edited: Value =
+        serde_json::from_str(&std::fs::read_to_string(&config).expect("read")).expect("JSON");
+    assert_eq!(edited[1]["members"], json!([key.to_hex()]));
+    assert_eq!(
+        edited[1]["limits"],
+        json!({"max_time_ms": 700}),
+        "the rest is kept"
+    );
+    assert!(
+        edited[0].get("members").is_none(),
+        "other circles untouched"
+    );
+    // Again: nothing changes.
+    let out = support::run_launcher(&["--config", &config, "add-member", "beta", &key.to_hex()]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("already"));
+    let again: Value =
+        serde_json::from_str(&std::fs::read_to_string(&config).expect("read")).expect("JSON");
+    assert_eq!(again, edited);
+    // Refusals leave the file as it is.
+    for (args, code) in [
+        (vec!["add-member", "gamma", &key.to_hex()[..]], 4),
+        (vec!["add-member", "beta", "not-a-key"], 2),
+    ] {
+        let mut all = vec!["--config", &config[..]];
+        all.extend(args);
+        let out = support::run_launcher(&all);
+        assert_eq!(out.status.code(), Some(code), "{all:?}");
+        let unchanged: Value =
+            serde_json::from_str(&std::fs::read_to_string(&config).expect("read")).expect("JSON");
+        assert_eq!(unchanged, edited, "{all:?}");
+    }
+}
