@@ -29,6 +29,7 @@
 //! # }
 //! ```
 
+pub mod alloc;
 mod context;
 mod error;
 pub mod json;
