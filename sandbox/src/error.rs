@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use rhai::{EvalAltResult, ImmutableString, LexError, ParseError, ParseErrorType, Position};
+use rhai::{EvalAltResult, LexError, ParseError, ParseErrorType, Position};
 
 /// Which limit a script ran into. [`LimitKind::as_str`] names it as the
 /// configuration does.
@@ -132,9 +132,6 @@ fn line_col(pos: Position) -> (usize, usize) {
     (pos.line().unwrap_or(0), pos.position().unwrap_or(0))
 }
 
-/// Token returned by `on_progress` when the wall-clock deadline has passed.
-pub(crate) const TIME_TOKEN: &str = "time limit";
-
 /// Which size limit an `ErrorDataTooLarge`/`LiteralTooLarge` text is about.
 fn size_kind(what: &str) -> LimitKind {
     let what = what.to_ascii_lowercase();
@@ -201,15 +198,6 @@ pub(crate) fn from_eval_error(err: EvalAltResult) -> ScriptError {
             LimitKind::Operations,
             format!("too many operations{}", at()),
         ),
-        EvalAltResult::ErrorTerminated(ref token, ..)
-            if token
-                .read_lock::<ImmutableString>()
-                .as_deref()
-                .map(|s| s.as_str())
-                == Some(TIME_TOKEN) =>
-        {
-            ScriptError::limit_exceeded(LimitKind::Time, format!("time limit exceeded{}", at()))
-        }
         EvalAltResult::ErrorStackOverflow(..) => ScriptError::limit_exceeded(
             LimitKind::CallDepth,
             format!("function calls nested too deeply{}", at()),

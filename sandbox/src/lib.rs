@@ -12,6 +12,13 @@
 //!
 //! Compiled scripts are cached by their text, so a repeated script is parsed only once.
 //!
+//! Each run is held to a memory budget ([`Limits::max_memory_bytes`]): what its worker thread
+//! allocates, net of what it frees, checked at every operation. Allocations are counted by
+//! [`alloc::CountingAllocator`], which the *binary* must install as its global allocator (the
+//! `launcher` does); without it the budget is not enforced ([`Sandbox::memory_stats`] says
+//! which). A limit ends the run at once, by unwinding out of rhai: neither the script nor a
+//! built-in function can react to it.
+//!
 //! [`json`] converts between Rhai values and JSON: leniently for a run's [`Outcome::value`],
 //! strictly for values that are kept and read back (the circle's store).
 //!
@@ -44,5 +51,6 @@ pub use limits::{InvalidLimits, Limits};
 pub use modules::ScriptLibrary;
 pub use rhai;
 pub use sandbox::{
-    CacheStats, Caller, CircleInfo, Outcome, Sandbox, SandboxBuilder, SandboxError, SandboxWorkers,
+    CacheStats, Caller, CircleInfo, MemoryStats, Outcome, Sandbox, SandboxBuilder, SandboxError,
+    SandboxWorkers,
 };
