@@ -165,6 +165,17 @@ pub(crate) fn memory_exceeded() -> bool {
     MEMORY_CEILING.with(|c| alloc::thread_net_allocated() > c.get())
 }
 
+/// Bytes the current run may still allocate before it is over its budget (`u64::MAX` when
+/// allocations are not counted or no run is in progress).
+pub(crate) fn memory_left() -> u64 {
+    MEMORY_CEILING.with(|c| match c.get() {
+        i64::MAX => u64::MAX,
+        ceiling => {
+            u64::try_from(ceiling.saturating_sub(alloc::thread_net_allocated())).unwrap_or(0)
+        }
+    })
+}
+
 /// The message of the memory limit.
 pub(crate) fn memory_message(max_memory_bytes: u64) -> String {
     format!("memory limit exceeded: the run holds more than {max_memory_bytes} bytes")

@@ -37,6 +37,7 @@
 //! ```
 
 pub mod alloc;
+mod builtins;
 mod context;
 mod error;
 pub mod json;

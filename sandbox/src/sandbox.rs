@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{oneshot, watch};
 
 use crate::alloc;
+use crate::builtins;
 use crate::context::{
     RunContext, RunEnded, RunGuard, check_memory, deadline_passed, end_run, limit_hit,
     memory_exceeded, memory_message, push_log, take_limit,
@@ -463,6 +464,7 @@ fn apply_restrictions(engine: &mut Engine, limits: &Limits, has_resolver: bool) 
         }
         None
     });
+    builtins::register(engine, limits);
     // Built-ins that block the worker beyond the run's time limit.
     engine.register_fn(
         "sleep",
