@@ -10,7 +10,8 @@
 //! `caller_public_key()`, which read the identity from the run's [`RunContext`] (not from the
 //! scope, which a script can shadow). `print` and `debug` lines go to [`Outcome::logs`].
 //!
-//! Compiled scripts are cached by their text, so a repeated script is parsed only once.
+//! Compiled scripts are cached by their text, so a repeated script is parsed only once; the
+//! cache is bounded by entries and by bytes.
 //!
 //! Each run is held to a memory budget ([`Limits::max_memory_bytes`]): what its worker thread
 //! allocates, net of what it frees, checked at every operation. Allocations are counted by

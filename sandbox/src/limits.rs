@@ -25,6 +25,7 @@ use serde::{Deserialize, Serialize};
 /// | `workers` | available parallelism | dedicated threads that run this circle's scripts; at most 256 | — |
 /// | `queue` | 256 | runs waiting for a free worker; when full a run is refused at once | `busy` |
 /// | `cache_entries` | 1 024 | compiled scripts kept (keyed by the exact script text) so a repeated script is not parsed again | — |
+/// | `cache_bytes` | 16 777 216 (16 MiB) | memory the compiled-script cache may hold: each script weighs its text plus its compiled form (measured under the [`CountingAllocator`](crate::alloc::CountingAllocator), else estimated at 64 bytes per byte of text), and at least `cache_bytes / cache_entries`; the least used are dropped first, and a script heavier than a quarter of `cache_bytes` is not kept; at most 1 TiB | — |
 ///
 /// Compile-time limits (`max_expr_depth`, literal sizes) are reported as `LimitExceeded` too.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -61,6 +62,8 @@ pub struct Limits {
     pub queue: usize,
     /// Compiled scripts kept in the cache (default 1 024).
     pub cache_entries: usize,
+    /// Bytes the compiled-script cache may hold, texts and compiled forms (default 16 MiB).
+    pub cache_bytes: u64,
 }
 
 /// Upper bound for the depth limits: deeper nesting risks the native stack of a worker.
@@ -93,6 +96,7 @@ impl Default for Limits {
             workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
             queue: 256,
             cache_entries: 1_024,
+            cache_bytes: 16 * 1024 * 1024,
         }
     }
 }
@@ -127,7 +131,7 @@ impl Limits {
     /// Checks that every limit is usable: no zeros (except `max_modules`), depth limits at most
     /// 256, `workers` at most 256, `max_time_ms` at most one hour, `max_script_bytes` at most
     /// 16 MiB, `queue` and `cache_entries` at most 1 000 000, `max_memory_bytes` at least
-    /// 1 MiB and at most 1 TiB.
+    /// 1 MiB, `max_memory_bytes` and `cache_bytes` at most 1 TiB.
     pub fn validate(&self) -> Result<(), InvalidLimits> {
         let cap = MAX_DEPTH_CAP as u64;
         let n = |v: usize| v as u64;
@@ -162,6 +166,7 @@ impl Limits {
         check("workers", n(self.workers), n(MAX_WORKERS_CAP))?;
         check("queue", n(self.queue), n(MAX_QUEUE_CAP))?;
         check("cache_entries", n(self.cache_entries), n(MAX_CACHE_CAP))?;
+        check("cache_bytes", self.cache_bytes, MAX_BYTES_CAP)?;
         Ok(())
     }
 }

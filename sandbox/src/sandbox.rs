@@ -82,6 +82,9 @@ pub struct CacheStats {
     pub misses: u64,
     /// Compiled scripts currently held.
     pub entries: usize,
+    /// What the held scripts weigh against `cache_bytes`: each one's text plus its compiled
+    /// form, at least `cache_bytes / cache_entries` (see [`Limits`]).
+    pub bytes: u64,
 }
 
 /// How the memory budget of runs (`max_memory_bytes`) is doing.
@@ -173,7 +176,7 @@ impl SandboxBuilder {
 
         let shared = Arc::new(Shared {
             engine,
-            cache: Cache::new(self.limits.cache_entries),
+            cache: script_cache(&self.limits)?,
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
             circle_id: self.circle.id.as_str().into(),
@@ -372,6 +375,7 @@ impl Sandbox {
             hits: self.shared.hits.load(Ordering::Relaxed),
             misses: self.shared.misses.load(Ordering::Relaxed),
             entries: self.shared.cache.len(),
+            bytes: self.shared.cache.weight(),
         }
     }
 
@@ -393,10 +397,68 @@ struct Job {
     reply: oneshot::Sender<Reply>,
 }
 
+/// A compiled script in the cache, with what it weighs.
+#[derive(Clone)]
+struct CachedScript {
+    ast: Arc<AST>,
+    /// Bytes allocated to compile it (measured when allocations are counted, else estimated).
+    compiled_bytes: u64,
+}
+
+/// Weighs a cached script by its text and compiled form, and at least `min_bytes`
+/// (`cache_bytes / cache_entries`), so that the weight bound also bounds the entries.
+#[derive(Clone)]
+struct ScriptWeigher {
+    min_bytes: u64,
+}
+
+impl quick_cache::Weighter<String, CachedScript> for ScriptWeigher {
+    fn weight(&self, script: &String, cached: &CachedScript) -> u64 {
+        (script.len() as u64)
+            .saturating_add(cached.compiled_bytes)
+            .max(self.min_bytes)
+    }
+}
+
+/// Without the counting allocator, a compiled script's size is estimated from its text.
+/// Measured with the allocator, rhai's compiled forms of 64 KiB scripts weigh 1 to 30 times
+/// their text for most code (statements, calls, literals, functions) and up to 600 times for
+/// nothing but closures; this is a middle estimate.
+const AST_BYTES_PER_SCRIPT_BYTE: u64 = 64;
+
+/// The compiled-script cache: at most `cache_bytes` of scripts and compiled forms, and at most
+/// `cache_entries` scripts (each weighs at least `cache_bytes / cache_entries`).
+fn script_cache(limits: &Limits) -> Result<ScriptCache, InvalidLimits> {
+    let options = quick_cache::OptionsBuilder::new()
+        .estimated_items_capacity(limits.cache_entries)
+        .weight_capacity(limits.cache_bytes)
+        // The cache is split into shards, each with its share of the capacity, and a script
+        // heavier than a shard's share is not kept: few shards keep that share large
+        // (a quarter of `cache_bytes`) on machines with many cores, too.
+        .shards(CACHE_SHARDS)
+        .build()
+        .map_err(|e| InvalidLimits {
+            field: "cache_bytes",
+            reason: e.to_string(),
+        })?;
+    Ok(Cache::with_options(
+        options,
+        ScriptWeigher {
+            min_bytes: limits.cache_bytes / limits.cache_entries.max(1) as u64,
+        },
+        quick_cache::DefaultHashBuilder::default(),
+        quick_cache::sync::DefaultLifecycle::default(),
+    ))
+}
+
+const CACHE_SHARDS: usize = 4;
+
+type ScriptCache = Cache<String, CachedScript, ScriptWeigher>;
+
 /// What the workers share: the engine, the cache and the circle's identity.
 struct Shared {
     engine: Engine,
-    cache: Cache<String, Arc<AST>>,
+    cache: ScriptCache,
     hits: AtomicU64,
     misses: AtomicU64,
     circle_id: ImmutableString,
@@ -599,17 +661,29 @@ fn execute(
 
 /// The compiled form of `script`, from the cache or freshly compiled (and then cached).
 fn compiled(shared: &Shared, script: String) -> Result<Arc<AST>, ScriptError> {
-    if let Some(ast) = shared.cache.get(script.as_str()) {
+    if let Some(cached) = shared.cache.get(script.as_str()) {
         shared.hits.fetch_add(1, Ordering::Relaxed);
-        return Ok(ast);
+        return Ok(cached.ast);
     }
     shared.misses.fetch_add(1, Ordering::Relaxed);
+    let before = alloc::thread_net_allocated();
     let ast = Arc::new(
         shared
             .engine
             .compile(&script)
             .map_err(|e| from_parse_error(&e))?,
     );
-    shared.cache.insert(script, Arc::clone(&ast));
+    let compiled_bytes = if alloc::accounting_active() {
+        u64::try_from(alloc::thread_net_allocated().saturating_sub(before)).unwrap_or(0)
+    } else {
+        (script.len() as u64).saturating_mul(AST_BYTES_PER_SCRIPT_BYTE)
+    };
+    shared.cache.insert(
+        script,
+        CachedScript {
+            ast: Arc::clone(&ast),
+            compiled_bytes,
+        },
+    );
     Ok(ast)
 }

@@ -233,6 +233,7 @@ fn limits_defaults_and_validation() {
     assert_eq!(d.queue, 256);
     assert_eq!(d.cache_entries, 1_024);
     assert_eq!(d.max_memory_bytes, 64 << 20);
+    assert_eq!(d.cache_bytes, 16 << 20);
     assert!(d.workers >= 1);
     d.validate().expect("defaults are valid");
 
@@ -268,6 +269,10 @@ fn limits_defaults_and_validation() {
         },
         Limits {
             max_memory_bytes: 2 << 40,
+            ..Limits::default()
+        },
+        Limits {
+            cache_bytes: 0,
             ..Limits::default()
         },
     ] {

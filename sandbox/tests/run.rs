@@ -247,7 +247,9 @@ async fn cache_is_bounded() {
     for i in 0..100 {
         ok(&sb, &format!("{i} + 1")).await;
     }
-    assert!(sb.cache_stats().entries <= 16, "{:?}", sb.cache_stats());
+    let stats = sb.cache_stats();
+    assert!(stats.entries <= 8, "{stats:?}");
+    assert!(stats.bytes <= sb.limits().cache_bytes, "{stats:?}");
 }
 
 #[tokio::test]
