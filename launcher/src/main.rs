@@ -7,6 +7,12 @@ use clap::{Parser, Subcommand};
 use launcher::{ConfigError, exit};
 use rpc_server::ConsoleDir;
 
+/// Counts what each thread allocates, so that every circle's sandbox can hold each script run
+/// to its memory budget (`limits.max_memory_bytes`); without it the budget is not enforced.
+#[global_allocator]
+static ALLOCATOR: circles_sandbox::alloc::CountingAllocator =
+    circles_sandbox::alloc::CountingAllocator;
+
 const FORMAT_HELP: &str = "\
 circles.json is a JSON array with one object per circle:
 

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use rhai::{EvalAltResult, ImmutableString, LexError, ParseError, ParseErrorType, Position};
+use rhai::{EvalAltResult, LexError, ParseError, ParseErrorType, Position};
 
 /// Which limit a script ran into. [`LimitKind::as_str`] names it as the
 /// configuration does.
@@ -170,8 +170,44 @@ fn line_col(pos: Position) -> (usize, usize) {
     (pos.line().unwrap_or(0), pos.position().unwrap_or(0))
 }
 
-/// Token returned by `on_progress` when the wall-clock deadline has passed.
-pub(crate) const TIME_TOKEN: &str = "time limit";
+/// The longest error message kept, in bytes. A thrown value is part of its error's message,
+/// and formatting it shows what rhai's printing functions leave out (function pointers'
+/// curried arguments, captured variables): unbounded, it can be gigabytes.
+pub(crate) const MAX_MESSAGE_BYTES: usize = 4096;
+
+/// `value` as text, cut at [`MAX_MESSAGE_BYTES`] (ending in `…` when cut). Formatting stops
+/// there: nothing past it is produced.
+pub(crate) fn bounded_text(value: &impl fmt::Display) -> String {
+    struct Cut {
+        text: String,
+        cut: bool,
+    }
+    impl fmt::Write for Cut {
+        fn write_str(&mut self, s: &str) -> fmt::Result {
+            let room = MAX_MESSAGE_BYTES.saturating_sub(self.text.len());
+            if s.len() <= room {
+                self.text.push_str(s);
+                return Ok(());
+            }
+            let mut end = room;
+            while !s.is_char_boundary(end) {
+                end -= 1;
+            }
+            self.text.push_str(&s[..end]);
+            self.cut = true;
+            Err(fmt::Error)
+        }
+    }
+    let mut out = Cut {
+        text: String::new(),
+        cut: false,
+    };
+    let _ = fmt::write(&mut out, format_args!("{value}"));
+    if out.cut {
+        out.text.push('…');
+    }
+    out.text
+}
 
 /// Which size limit an `ErrorDataTooLarge`/`LiteralTooLarge` text is about.
 fn size_kind(what: &str) -> LimitKind {
@@ -239,15 +275,6 @@ pub(crate) fn from_eval_error(err: EvalAltResult) -> ScriptError {
             LimitKind::Operations,
             format!("too many operations{}", at()),
         ),
-        EvalAltResult::ErrorTerminated(ref token, ..)
-            if token
-                .read_lock::<ImmutableString>()
-                .as_deref()
-                .map(|s| s.as_str())
-                == Some(TIME_TOKEN) =>
-        {
-            ScriptError::limit_exceeded(LimitKind::Time, format!("time limit exceeded{}", at()))
-        }
         EvalAltResult::ErrorStackOverflow(..) => ScriptError::limit_exceeded(
             LimitKind::CallDepth,
             format!("function calls nested too deeply{}", at()),
@@ -264,7 +291,7 @@ pub(crate) fn from_eval_error(err: EvalAltResult) -> ScriptError {
             from_parse_error(&ParseError(Box::new(perr), ppos))
         }
         other => ScriptError::Runtime {
-            message: other.to_string(),
+            message: bounded_text(&other),
             line,
             column,
         },

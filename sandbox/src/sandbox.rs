@@ -12,12 +12,13 @@ use rhai::{AST, Dynamic, Engine, ImmutableString, ModuleResolver, Scope};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{oneshot, watch};
 
+use crate::alloc;
+use crate::builtins;
 use crate::context::{
-    RunContext, RunGuard, deadline_passed, limit_hit, push_log, record_limit, take_limit,
+    RunContext, RunEnded, RunGuard, check_memory, deadline_passed, end_run, limit_hit,
+    memory_exceeded, memory_message, push_log, take_limit,
 };
-use crate::error::{
-    LimitKind, NotCallable, ScriptError, TIME_TOKEN, from_eval_error, from_parse_error,
-};
+use crate::error::{LimitKind, NotCallable, ScriptError, from_eval_error, from_parse_error};
 use crate::limits::{InvalidLimits, Limits};
 use crate::modules::{PublishedFunction, ScriptLibrary, SharedLibrary};
 use crate::value::{result_json, to_output};
@@ -91,6 +92,23 @@ pub struct CacheStats {
     pub misses: u64,
     /// Compiled scripts currently held.
     pub entries: usize,
+    /// What the held scripts weigh against `cache_bytes`: each one's text plus its compiled
+    /// form, at least `cache_bytes / cache_entries` (see [`Limits`]).
+    pub bytes: u64,
+}
+
+/// How the memory budget of runs (`max_memory_bytes`) is doing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct MemoryStats {
+    /// Whether the budget is enforced: only when the process's global allocator is
+    /// [`CountingAllocator`](crate::alloc::CountingAllocator) (see [`crate::alloc`]).
+    pub enforced: bool,
+    /// The most memory one run has held at once so far, net of what it freed (0 when not
+    /// enforced). Can pass `max_memory_bytes` by what one operation allocates: the budget is
+    /// checked between operations.
+    pub largest_run_bytes: u64,
+    /// Runs stopped with limit `memory`.
+    pub runs_stopped: u64,
 }
 
 /// Why a sandbox could not be created.
@@ -179,13 +197,16 @@ impl SandboxBuilder {
         let shared = Arc::new(Shared {
             engine,
             library: self.library,
-            cache: Cache::new(self.limits.cache_entries),
+            cache: script_cache(&self.limits)?,
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
             circle_id: self.circle.id.as_str().into(),
             circle_public_key: self.circle.public_key.as_str().into(),
             max_time: Duration::from_millis(self.limits.max_time_ms),
             max_log_bytes: self.limits.max_log_bytes,
+            max_memory_bytes: self.limits.max_memory_bytes,
+            largest_run_bytes: AtomicU64::new(0),
+            memory_stops: AtomicU64::new(0),
             in_flight: AtomicUsize::new(0),
         });
 
@@ -425,6 +446,16 @@ impl Sandbox {
             hits: self.shared.hits.load(Ordering::Relaxed),
             misses: self.shared.misses.load(Ordering::Relaxed),
             entries: self.shared.cache.len(),
+            bytes: self.shared.cache.weight(),
+        }
+    }
+
+    /// How the memory budget of runs is doing, and whether it is enforced at all.
+    pub fn memory_stats(&self) -> MemoryStats {
+        MemoryStats {
+            enforced: alloc::accounting_active(),
+            largest_run_bytes: self.shared.largest_run_bytes.load(Ordering::Relaxed),
+            runs_stopped: self.shared.memory_stops.load(Ordering::Relaxed),
         }
     }
 }
@@ -449,18 +480,81 @@ enum Work {
     },
 }
 
+/// A compiled script in the cache, with what it weighs.
+#[derive(Clone)]
+struct CachedScript {
+    ast: Arc<AST>,
+    /// Bytes allocated to compile it (measured when allocations are counted, else estimated).
+    compiled_bytes: u64,
+}
+
+/// Weighs a cached script by its text and compiled form, and at least `min_bytes`
+/// (`cache_bytes / cache_entries`), so that the weight bound also bounds the entries.
+#[derive(Clone)]
+struct ScriptWeigher {
+    min_bytes: u64,
+}
+
+impl quick_cache::Weighter<String, CachedScript> for ScriptWeigher {
+    fn weight(&self, script: &String, cached: &CachedScript) -> u64 {
+        (script.len() as u64)
+            .saturating_add(cached.compiled_bytes)
+            .max(self.min_bytes)
+    }
+}
+
+/// Without the counting allocator, a compiled script's size is estimated from its text.
+/// Measured with the allocator, rhai's compiled forms of 64 KiB scripts weigh 1 to 30 times
+/// their text for most code (statements, calls, literals, functions) and up to 600 times for
+/// nothing but closures; this is a middle estimate.
+const AST_BYTES_PER_SCRIPT_BYTE: u64 = 64;
+
+/// The compiled-script cache: at most `cache_bytes` of scripts and compiled forms, and at most
+/// `cache_entries` scripts (each weighs at least `cache_bytes / cache_entries`).
+fn script_cache(limits: &Limits) -> Result<ScriptCache, InvalidLimits> {
+    let options = quick_cache::OptionsBuilder::new()
+        .estimated_items_capacity(limits.cache_entries)
+        .weight_capacity(limits.cache_bytes)
+        // The cache is split into shards, each with its share of the capacity, and a script
+        // heavier than a shard's share is not kept: few shards keep that share large
+        // (a quarter of `cache_bytes`) on machines with many cores, too.
+        .shards(CACHE_SHARDS)
+        .build()
+        .map_err(|e| InvalidLimits {
+            field: "cache_bytes",
+            reason: e.to_string(),
+        })?;
+    Ok(Cache::with_options(
+        options,
+        ScriptWeigher {
+            min_bytes: limits.cache_bytes / limits.cache_entries.max(1) as u64,
+        },
+        quick_cache::DefaultHashBuilder::default(),
+        quick_cache::sync::DefaultLifecycle::default(),
+    ))
+}
+
+const CACHE_SHARDS: usize = 4;
+
+type ScriptCache = Cache<String, CachedScript, ScriptWeigher>;
+
 /// What the workers share: the engine, the cache and the circle's identity.
 struct Shared {
     engine: Engine,
     /// The script library, when the circle has one.
     library: Option<Arc<ScriptLibrary>>,
-    cache: Cache<String, Arc<AST>>,
+    cache: ScriptCache,
     hits: AtomicU64,
     misses: AtomicU64,
     circle_id: ImmutableString,
     circle_public_key: ImmutableString,
     max_time: Duration,
     max_log_bytes: usize,
+    max_memory_bytes: u64,
+    /// The most any run has held at once (see [`MemoryStats`]).
+    largest_run_bytes: AtomicU64,
+    /// Runs stopped by the memory limit.
+    memory_stops: AtomicU64,
     /// Runs queued or running: a hint for whether waiting callers should spin.
     in_flight: AtomicUsize,
 }
@@ -485,7 +579,9 @@ fn register_identity_fns(engine: &mut Engine) {
 
 fn apply_restrictions(engine: &mut Engine, limits: &Limits, has_resolver: bool) {
     engine
-        .set_max_operations(limits.max_operations)
+        // `max_operations` is enforced by the progress callback below: rhai's own check
+        // returns an error, which printing functions answer by formatting without bound.
+        .set_max_operations(0)
         .set_max_call_levels(limits.max_call_depth)
         .set_max_expr_depths(limits.max_expr_depth, limits.max_function_expr_depth)
         .set_max_string_size(limits.max_string_size)
@@ -495,15 +591,30 @@ fn apply_restrictions(engine: &mut Engine, limits: &Limits, has_resolver: bool) 
     engine.disable_symbol("eval");
     engine.on_print(push_log);
     engine.on_debug(|text, _source, _pos| push_log(text));
-    engine.on_progress(|ops| {
-        if ops & (DEADLINE_CHECK_EVERY - 1) == 0 && deadline_passed() {
-            record_limit(LimitKind::Time, "time limit exceeded".to_owned());
+    let max_operations = limits.max_operations;
+    let max_memory_bytes = limits.max_memory_bytes;
+    // Every limit ends the run by unwinding (`end_run`), never with an error rhai could
+    // react to; and once one is recorded (by a host function's `RunContext::exceed`, say),
+    // the next operation ends the run whatever the script or a native function made of the
+    // error.
+    engine.on_progress(move |ops| {
+        if ops > max_operations {
+            end_run(LimitKind::Operations, "too many operations".to_owned());
         }
-        // Once a limit is hit the run stops at every operation: a script that
-        // caught the error (or a native function that swallowed it, such as a
-        // `sort` comparator) cannot carry on.
-        limit_hit().then(|| Dynamic::from(TIME_TOKEN))
+        if ops & (DEADLINE_CHECK_EVERY - 1) == 0 && deadline_passed() {
+            end_run(LimitKind::Time, "time limit exceeded".to_owned());
+        }
+        // Every operation: one operation can allocate a lot (a string or array at its size
+        // limit), so the budget is checked as often as it can be.
+        if memory_exceeded() {
+            end_run(LimitKind::Memory, memory_message(max_memory_bytes));
+        }
+        if limit_hit() {
+            std::panic::resume_unwind(Box::new(RunEnded));
+        }
+        None
     });
+    builtins::register(engine, limits);
     // Built-ins that block the worker beyond the run's time limit.
     engine.register_fn(
         "sleep",
@@ -557,8 +668,30 @@ fn run_job(shared: &Shared, work: Work, caller: &Caller) -> Reply {
         caller_is_member: caller.is_member,
     };
     let deadline = Instant::now() + shared.max_time;
-    let guard = RunGuard::enter(ctx, deadline, shared.max_log_bytes);
-    match catch_unwind(AssertUnwindSafe(|| execute(shared, work, caller, &guard))) {
+    let guard = RunGuard::enter(ctx, deadline, shared.max_log_bytes, shared.max_memory_bytes);
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        execute(shared, work, caller, &guard)
+    }))
+    .or_else(|payload| match take_limit() {
+        // A limit ended the run (`end_run`); or something panicked after one was hit,
+        // which the limit explains.
+        Some((limit, message)) => Ok(Err(ScriptError::LimitExceeded { limit, message })),
+        None if payload.is::<RunEnded>() => Ok(Err(ScriptError::Panicked {
+            message: "the run was ended without a reason".to_owned(),
+        })),
+        None => Err(payload),
+    });
+    let peak = guard.peak_memory();
+    shared.largest_run_bytes.fetch_max(peak, Ordering::Relaxed);
+    if let Ok(Err(ScriptError::LimitExceeded {
+        limit: LimitKind::Memory,
+        ..
+    })) = &result
+    {
+        shared.memory_stops.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(peak_bytes = peak, "a run was stopped by its memory limit");
+    }
+    match result {
         Ok(result) => result,
         Err(payload) => {
             let message = payload
@@ -593,6 +726,8 @@ fn execute(shared: &Shared, work: Work, caller: &Caller, guard: &RunGuard) -> Re
     let outcome = shared
         .engine
         .eval_ast_with_scope::<Dynamic>(&mut scope, &ast);
+    // The last operation's allocations have not been checked yet.
+    check_memory(shared.max_memory_bytes);
     // A limit hit during the run decides its outcome, whatever the script made of it.
     if let Some((limit, message)) = take_limit() {
         return Err(match outcome.map_err(|e| from_eval_error(*e)) {
@@ -607,6 +742,12 @@ fn execute(shared: &Shared, work: Work, caller: &Caller, guard: &RunGuard) -> Re
     let value = outcome.map_err(|e| from_eval_error(*e))?;
     let json = result_json(&value, &shared.engine)?;
     let output = to_output(&value);
+    // The result is memory the run keeps alive after it ends: it counts too.
+    if check_memory(shared.max_memory_bytes) {
+        let (limit, message) =
+            take_limit().unwrap_or((LimitKind::Memory, "memory limit exceeded".to_owned()));
+        return Err(ScriptError::LimitExceeded { limit, message });
+    }
     Ok(Outcome {
         output,
         value: json,
@@ -686,17 +827,29 @@ fn call_script(
 
 /// The compiled form of `script`, from the cache or freshly compiled (and then cached).
 fn compiled(shared: &Shared, script: String) -> Result<Arc<AST>, ScriptError> {
-    if let Some(ast) = shared.cache.get(script.as_str()) {
+    if let Some(cached) = shared.cache.get(script.as_str()) {
         shared.hits.fetch_add(1, Ordering::Relaxed);
-        return Ok(ast);
+        return Ok(cached.ast);
     }
     shared.misses.fetch_add(1, Ordering::Relaxed);
+    let before = alloc::thread_net_allocated();
     let ast = Arc::new(
         shared
             .engine
             .compile(&script)
             .map_err(|e| from_parse_error(&e))?,
     );
-    shared.cache.insert(script, Arc::clone(&ast));
+    let compiled_bytes = if alloc::accounting_active() {
+        u64::try_from(alloc::thread_net_allocated().saturating_sub(before)).unwrap_or(0)
+    } else {
+        (script.len() as u64).saturating_mul(AST_BYTES_PER_SCRIPT_BYTE)
+    };
+    shared.cache.insert(
+        script,
+        CachedScript {
+            ast: Arc::clone(&ast),
+            compiled_bytes,
+        },
+    );
     Ok(ast)
 }
