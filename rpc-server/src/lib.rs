@@ -4,6 +4,7 @@
 mod circle;
 mod config;
 mod console;
+mod host;
 mod origin;
 mod session;
 
@@ -16,7 +17,8 @@ use jsonrpsee::server::{Server, ServerHandle};
 pub use circle::{Circle, CircleSettings};
 pub use config::{InvalidServerSettings, ServerSettings};
 pub use console::{ConsoleDir, ConsoleLayer, ConsoleService};
-pub use origin::{OriginGuard, OriginLayer};
+pub use host::{HostNameGuard, HostNameLayer};
+pub use origin::{KnownHosts, OriginGuard, OriginLayer};
 pub use session::{Challenge, Session, SessionLayer, SessionService, SessionState};
 
 /// Why a circle could not start.
@@ -115,19 +117,25 @@ async fn serve_inner<C: Send + Sync + 'static>(
     if let Some(console) = &console {
         tracing::debug!(dir = %console.path().display(), "serving the web console");
     }
+    // Bound first: the origin rules need the real port.
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .and_then(|listener| listener.into_std())
+        .map_err(|source| StartError::Bind { addr, source })?;
+    let local_addr = listener
+        .local_addr()
+        .map_err(|source| StartError::Bind { addr, source })?;
+    let known = KnownHosts::new(local_addr, &settings.allowed_origins);
     let server = Server::builder()
         .set_config(settings.to_server_config())
         .set_http_middleware(
             tower::ServiceBuilder::new()
-                .layer(OriginLayer::new(settings.allowed_origins.clone()))
+                .layer(OriginLayer::new(known.clone()))
+                .layer(HostNameLayer::new(known))
                 .layer(ConsoleLayer::new(console)),
         )
         .set_rpc_middleware(RpcServiceBuilder::new().layer(SessionLayer))
-        .build(addr)
-        .await
-        .map_err(|source| StartError::Bind { addr, source })?;
-    let local_addr = server
-        .local_addr()
+        .build_from_tcp(listener)
         .map_err(|source| StartError::Bind { addr, source })?;
     let handle = server.start(module);
     Ok(RunningCircle { local_addr, handle })
