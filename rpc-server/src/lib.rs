@@ -1,25 +1,37 @@
 //! The circles server: one jsonrpsee WebSocket server per circle, serving the
 //! API generated from `openrpc.json` (see `rpc-types`).
 
+mod calls;
 mod circle;
+mod close;
 mod config;
+mod connection;
 mod console;
 mod host;
+mod listener;
 mod origin;
 mod session;
+mod upgrade;
+mod websocket;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU32;
 
 use jsonrpsee::RpcModule;
-use jsonrpsee::server::middleware::rpc::RpcServiceBuilder;
-use jsonrpsee::server::{Server, ServerHandle};
+use jsonrpsee::server::ServerHandle;
 
 pub use circle::{Circle, CircleSettings};
+pub use close::{CloseAfterAnswer, CloseAfterAnswerLayer};
 pub use config::{InvalidServerSettings, ServerSettings};
 pub use console::{ConsoleDir, ConsoleLayer, ConsoleService};
 pub use host::{HostNameGuard, HostNameLayer};
 pub use origin::{KnownHosts, OriginGuard, OriginLayer};
 pub use session::{Challenge, Session, SessionLayer, SessionService, SessionState};
+
+use connection::Serving;
+use listener::ConnectionLimits;
+use websocket::WebSocketSettings;
 
 /// Why a circle could not start.
 #[derive(Debug, thiserror::Error)]
@@ -107,6 +119,8 @@ pub async fn serve<C: Send + Sync + 'static>(
     serve_inner(addr, module, settings, None).await
 }
 
+/// Listens on `addr` and serves every connection (see the `listener`, `connection` and
+/// `websocket` modules).
 async fn serve_inner<C: Send + Sync + 'static>(
     addr: SocketAddr,
     module: RpcModule<C>,
@@ -117,26 +131,32 @@ async fn serve_inner<C: Send + Sync + 'static>(
     if let Some(console) = &console {
         tracing::debug!(dir = %console.path().display(), "serving the web console");
     }
-    // Bound first: the origin rules need the real port.
     let listener = tokio::net::TcpListener::bind(addr)
         .await
-        .and_then(|listener| listener.into_std())
         .map_err(|source| StartError::Bind { addr, source })?;
     let local_addr = listener
         .local_addr()
         .map_err(|source| StartError::Bind { addr, source })?;
     let known = KnownHosts::new(local_addr, &settings.allowed_origins);
-    let server = Server::builder()
-        .set_config(settings.to_server_config())
-        .set_http_middleware(
-            tower::ServiceBuilder::new()
-                .layer(OriginLayer::new(known.clone()))
-                .layer(HostNameLayer::new(known))
-                .layer(ConsoleLayer::new(console)),
-        )
-        .set_rpc_middleware(RpcServiceBuilder::new().layer(SessionLayer))
-        .build_from_tcp(listener)
-        .map_err(|source| StartError::Bind { addr, source })?;
-    let handle = server.start(module);
+    let (stop, handle) = jsonrpsee::server::stop_channel();
+    let serving = Arc::new(Serving {
+        limits: ConnectionLimits::new(settings.max_connections, settings.max_connections_per_ip),
+        origins: OriginLayer::new(known.clone()),
+        host_names: HostNameLayer::new(known),
+        console: ConsoleLayer::new(console),
+        methods: module.into(),
+        websocket: Arc::new(WebSocketSettings {
+            max_message_bytes: settings.max_message_bytes as usize,
+            max_calls_in_flight: settings.max_calls_in_flight as usize,
+            max_batch_calls: settings.max_batch_calls,
+            ping_interval: settings.ping_interval(),
+            idle_timeout: settings.idle_timeout(),
+        }),
+        header_timeout: settings.header_timeout(),
+        http_timeout: settings.http_timeout(),
+        stop: stop.clone(),
+        next_connection: AtomicU32::new(0),
+    });
+    tokio::spawn(listener::accept_loop(listener, serving, stop));
     Ok(RunningCircle { local_addr, handle })
 }
