@@ -19,6 +19,9 @@ use serde::{Deserialize, Serialize};
 /// | `idle_timeout_secs` | 120 | a WebSocket connection from which nothing arrives (no message, no pong) and to which no answer can be written for this long is closed |
 /// | `header_timeout_secs` | 10 | a connection that has not sent its request's headers (HTTP or WebSocket upgrade) this long after it opened is closed |
 /// | `http_timeout_secs` | 30 | a plain HTTP (console) connection is closed this long after it opened, answered or not; every connection is closed after its one answer (no keep-alive) |
+///
+/// A circle that requires sign-in also closes a WebSocket connection that has not signed in
+/// within the circle's `challenge_ttl` (see [`crate::CircleSettings`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServerSettings {

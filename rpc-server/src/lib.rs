@@ -17,6 +17,7 @@ mod websocket;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU32;
+use std::time::Duration;
 
 use jsonrpsee::RpcModule;
 use jsonrpsee::server::ServerHandle;
@@ -32,6 +33,12 @@ pub use session::{Challenge, Session, SessionLayer, SessionService, SessionState
 use connection::Serving;
 use listener::ConnectionLimits;
 use websocket::WebSocketSettings;
+
+/// How long past the challenge lifetime a connection that has not signed in stays open, on
+/// circles that require sign-in: long enough for a client that answers its challenge at the
+/// last moment to get the answer (`AuthenticationFailed`: expired) rather than a closed
+/// connection.
+pub const SIGN_IN_GRACE: Duration = Duration::from_secs(1);
 
 /// Why a circle could not start.
 #[derive(Debug, thiserror::Error)]
@@ -107,7 +114,11 @@ pub async fn start_with_console(
     settings: &ServerSettings,
     console: Option<ConsoleDir>,
 ) -> Result<RunningCircle, StartError> {
-    serve_inner(addr, rpc_module(circle)?, settings, console).await
+    let circle_settings = circle.settings();
+    let sign_in_within = circle_settings
+        .require_auth
+        .then_some(circle_settings.challenge_ttl + SIGN_IN_GRACE);
+    serve_inner(addr, rpc_module(circle)?, settings, console, sign_in_within).await
 }
 
 /// Serves `module` on `addr` with per-connection sessions and `settings`.
@@ -116,16 +127,18 @@ pub async fn serve<C: Send + Sync + 'static>(
     module: RpcModule<C>,
     settings: &ServerSettings,
 ) -> Result<RunningCircle, StartError> {
-    serve_inner(addr, module, settings, None).await
+    serve_inner(addr, module, settings, None, None).await
 }
 
 /// Listens on `addr` and serves every connection (see the `listener`, `connection` and
-/// `websocket` modules).
+/// `websocket` modules); `sign_in_within`: how long a WebSocket connection may stay without
+/// signing in, on circles that require it.
 async fn serve_inner<C: Send + Sync + 'static>(
     addr: SocketAddr,
     module: RpcModule<C>,
     settings: &ServerSettings,
     console: Option<ConsoleDir>,
+    sign_in_within: Option<Duration>,
 ) -> Result<RunningCircle, StartError> {
     settings.validate()?;
     if let Some(console) = &console {
@@ -151,6 +164,7 @@ async fn serve_inner<C: Send + Sync + 'static>(
             max_batch_calls: settings.max_batch_calls,
             ping_interval: settings.ping_interval(),
             idle_timeout: settings.idle_timeout(),
+            sign_in_within,
         }),
         header_timeout: settings.header_timeout(),
         http_timeout: settings.http_timeout(),

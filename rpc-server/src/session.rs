@@ -69,6 +69,11 @@ impl Session {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// Whether the connection has signed in (`authenticate` succeeded).
+    pub fn is_signed_in(&self) -> bool {
+        self.lock().caller.is_some()
+    }
+
     /// How many sessions this process holds, across all circles: one per open
     /// connection. For tests and metrics (a count that only grows is a leak).
     pub fn live() -> usize {

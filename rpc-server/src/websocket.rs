@@ -13,7 +13,8 @@
 //!
 //! The connection is closed when the server stops (after the calls in flight have been
 //! answered), when the client closes it, when nothing arrives from it (no message, no pong)
-//! and no answer can be written to it for `idle_timeout_secs`.
+//! and no answer can be written to it for `idle_timeout_secs`, and, on circles that require
+//! sign-in, when it has not signed in within the challenge lifetime.
 
 use std::net::SocketAddr;
 use std::pin::pin;
@@ -30,7 +31,7 @@ use jsonrpsee::server::{ConnectionId, MethodResponse, Methods, StopHandle};
 use jsonrpsee::types::Id;
 use jsonrpsee::types::error::reject_too_big_request;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
-use tokio::time::{Instant, interval_at};
+use tokio::time::{Instant, interval_at, sleep};
 use tokio_util::compat::{Compat, TokioAsyncReadCompatExt};
 
 use crate::calls::{self, MethodsService};
@@ -52,6 +53,8 @@ pub(crate) struct WebSocketSettings {
     pub(crate) max_batch_calls: u32,
     pub(crate) ping_interval: Duration,
     pub(crate) idle_timeout: Duration,
+    /// On circles that require sign-in: how long a connection may stay without signing in.
+    pub(crate) sign_in_within: Option<Duration>,
 }
 
 /// An answer on its way to the client, holding the slot of its call until it is written.
@@ -102,6 +105,7 @@ enum End {
     /// Answers could not be written (the writer gave up).
     WriteFailed,
     Idle,
+    NotSignedIn,
 }
 
 /// Serves the WebSocket `pending` on this task until it ends.
@@ -156,6 +160,8 @@ pub(crate) async fn serve(
         Instant::now() + settings.ping_interval,
         settings.ping_interval,
     );
+    let mut sign_in_deadline = pin!(sleep(settings.sign_in_within.unwrap_or(Duration::ZERO)));
+    let mut sign_in_pending = settings.sign_in_within.is_some();
     let mut slot: Option<OwnedSemaphorePermit> = None;
 
     let end = loop {
@@ -163,6 +169,12 @@ pub(crate) async fn serve(
             biased;
             _ = &mut stopped => break End::Stopped,
             _ = answers.closed() => break End::WriteFailed,
+            _ = &mut sign_in_deadline, if sign_in_pending => {
+                if !session.is_signed_in() {
+                    break End::NotSignedIn;
+                }
+                sign_in_pending = false;
+            }
             _ = idle_check.tick() => {
                 if activity.idle_for() > settings.idle_timeout {
                     break End::Idle;
@@ -221,7 +233,7 @@ pub(crate) async fn serve(
             // The writer sends what is queued, then closes the connection.
             drop(answers);
         }
-        End::Idle => {
+        End::Idle | End::NotSignedIn => {
             tracing::info!(%peer, reason = ?end, "closing a WebSocket connection");
             let _ = close_now.send(());
         }
