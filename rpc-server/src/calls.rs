@@ -36,9 +36,10 @@ where
 {
     let first = message
         .iter()
+        .enumerate()
         .take(128)
-        .position(|byte| !byte.is_ascii_whitespace());
-    let response = match first.map(|at| (at, message[at])) {
+        .find(|(_, byte)| !byte.is_ascii_whitespace());
+    let response = match first {
         Some((at, b'{')) => single(&message[at..], service, extensions).await,
         Some((at, b'[')) => batch(&message[at..], service, max_batch_calls, extensions).await,
         _ => MethodResponse::error(Id::Null, ErrorObject::from(ErrorCode::ParseError)),

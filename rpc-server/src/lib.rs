@@ -117,7 +117,7 @@ pub async fn start_with_console(
     let circle_settings = circle.settings();
     let sign_in_within = circle_settings
         .require_auth
-        .then_some(circle_settings.challenge_ttl + SIGN_IN_GRACE);
+        .then_some(circle_settings.challenge_ttl.saturating_add(SIGN_IN_GRACE));
     serve_inner(addr, rpc_module(circle)?, settings, console, sign_in_within).await
 }
 
