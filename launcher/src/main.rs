@@ -20,7 +20,7 @@ Required: id (unique, a-z 0-9 -), port (unique; 0 for any free port, chosen at s
 shown in the table), db_path (unique data directory, created if missing: identity.key and
 store.redb live there), rhai_path (existing folder of .rhai scripts that `import` may load).
 Optional: host (127.0.0.1), require_auth (true), challenge_ttl_secs (300), limits {…}
-(script sandbox), server {…} (transport limits).
+(script sandbox), server {…} (connection limits, timeouts, allowed web origins).
 Relative paths are taken from the config file's folder. circles.schema.json is the full
 JSON Schema; the README lists every limit and its default.
 
