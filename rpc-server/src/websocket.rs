@@ -318,13 +318,19 @@ async fn write_answers(
             },
             _ = pings.tick() => Write::Ping,
         };
+        // An answer sent is a sign of life; a ping sent is not (only its pong is).
+        let is_answer = matches!(write, Write::Answer(_));
         let written = tokio::select! {
             // A write cut short leaves half a frame: no close frame after it.
             _ = &mut closing => return,
             written = tokio::time::timeout(settings.idle_timeout, write.to(&mut sender)) => written,
         };
         match written {
-            Ok(Ok(())) => activity.touch(),
+            Ok(Ok(())) => {
+                if is_answer {
+                    activity.touch();
+                }
+            }
             Ok(Err(error)) => {
                 tracing::debug!(%error, "WebSocket write failed");
                 return;
