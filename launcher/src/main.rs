@@ -29,7 +29,8 @@ store.redb live there), rhai_path (existing folder of .rhai scripts that `import
 Optional: host (127.0.0.1), members ([], public keys), access {play, call} (who may run
 scripts of their own and who may call the published functions of the script library: each
 members, signed_in or anyone; default play members, call signed_in), challenge_ttl_secs
-(300), limits {…} (script sandbox), server {…} (transport limits).
+(300), limits {…} (script sandbox), server {…} (connection limits, timeouts, allowed web
+origins).
 Relative paths are taken from the config file's folder. circles.schema.json is the full
 JSON Schema; the README lists every limit and its default.
 

@@ -140,6 +140,22 @@ fn invalid_limits_are_refused() {
     assert_refused(&world, 4, &["[0].limits", "workers"]);
     let world = world_with(|w| w.circles[1]["server"] = json!({"max_batch_calls": 0}));
     assert_refused(&world, 4, &["[1].server", "max_batch_calls"]);
+    for (server, field) in [
+        (json!({"max_calls_in_flight": 0}), "max_calls_in_flight"),
+        (json!({"max_calls_in_flight": 5000}), "max_calls_in_flight"),
+        (
+            json!({"max_connections_per_ip": 0}),
+            "max_connections_per_ip",
+        ),
+        (json!({"header_timeout_secs": 0}), "header_timeout_secs"),
+        (
+            json!({"header_timeout_secs": 60, "http_timeout_secs": 30}),
+            "http_timeout_secs",
+        ),
+    ] {
+        let world = world_with(|w| w.circles[1]["server"] = server.clone());
+        assert_refused(&world, 4, &["[1].server", field]);
+    }
 }
 
 #[test]

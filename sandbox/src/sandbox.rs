@@ -669,18 +669,17 @@ fn run_job(shared: &Shared, work: Work, caller: &Caller) -> Reply {
     };
     let deadline = Instant::now() + shared.max_time;
     let guard = RunGuard::enter(ctx, deadline, shared.max_log_bytes, shared.max_memory_bytes);
-    let result = catch_unwind(AssertUnwindSafe(|| {
-        execute(shared, work, caller, &guard)
-    }))
-    .or_else(|payload| match take_limit() {
-        // A limit ended the run (`end_run`); or something panicked after one was hit,
-        // which the limit explains.
-        Some((limit, message)) => Ok(Err(ScriptError::LimitExceeded { limit, message })),
-        None if payload.is::<RunEnded>() => Ok(Err(ScriptError::Panicked {
-            message: "the run was ended without a reason".to_owned(),
-        })),
-        None => Err(payload),
-    });
+    let result = catch_unwind(AssertUnwindSafe(|| execute(shared, work, caller, &guard))).or_else(
+        |payload| match take_limit() {
+            // A limit ended the run (`end_run`); or something panicked after one was hit,
+            // which the limit explains.
+            Some((limit, message)) => Ok(Err(ScriptError::LimitExceeded { limit, message })),
+            None if payload.is::<RunEnded>() => Ok(Err(ScriptError::Panicked {
+                message: "the run was ended without a reason".to_owned(),
+            })),
+            None => Err(payload),
+        },
+    );
     let peak = guard.peak_memory();
     shared.largest_run_bytes.fetch_max(peak, Ordering::Relaxed);
     if let Ok(Err(ScriptError::LimitExceeded {
