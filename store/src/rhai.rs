@@ -3,17 +3,17 @@
 //! See the [crate documentation](crate#the-rhai-module-store) for the functions. Install it
 //! with [`register`].
 
-use circles_sandbox::RunContext;
 use circles_sandbox::json::{JsonLimits, JsonMode, ToJsonError, from_json, to_json};
 use circles_sandbox::rhai::{
     Array, Dynamic, Engine, EvalAltResult, INT, ImmutableString, Map, Module, NativeCallContext,
     Position,
 };
+use circles_sandbox::{LimitKind, RunContext};
 use serde_json::Value;
 
-use crate::{MAX_VALUE_DEPTH, Store, StoreError};
+use crate::{ListPage, MAX_VALUE_DEPTH, Store, StoreError, Usage};
 
-/// Most entries one `store::list` call returns.
+/// Most entries one `store::list` or `store::page` call returns.
 pub const MAX_LIST: usize = 1000;
 
 type RhaiResult<T> = Result<T, Box<EvalAltResult>>;
@@ -78,35 +78,129 @@ pub fn module(store: Store) -> Module {
     m.set_native_fn(
         "list",
         move |ctx: NativeCallContext, prefix: ImmutableString| -> RhaiResult<Array> {
-            list(&s, &prefix, MAX_LIST, ctx.call_position())
+            let at = ctx.call_position();
+            Ok(page(&s, "list", &prefix, "", MAX_LIST, at)?.entries)
         },
     );
 
-    let s = store;
+    let s = store.clone();
     m.set_native_fn(
         "list",
         move |ctx: NativeCallContext, prefix: ImmutableString, limit: INT| -> RhaiResult<Array> {
             let at = ctx.call_position();
-            let limit = usize::try_from(limit).map_err(|_| {
-                runtime(
-                    format!("store::list: the limit must not be negative, got {limit}"),
-                    at,
-                )
-            })?;
-            list(&s, &prefix, limit.min(MAX_LIST), at)
+            let limit = list_limit("list", limit, at)?;
+            Ok(page(&s, "list", &prefix, "", limit, at)?.entries)
         },
     );
+
+    let s = store.clone();
+    m.set_native_fn(
+        "page",
+        move |ctx: NativeCallContext,
+              prefix: ImmutableString,
+              after: ImmutableString|
+              -> RhaiResult<Map> {
+            let at = ctx.call_position();
+            Ok(page(&s, "page", &prefix, &after, MAX_LIST, at)?.into_map())
+        },
+    );
+
+    let s = store.clone();
+    m.set_native_fn(
+        "page",
+        move |ctx: NativeCallContext,
+              prefix: ImmutableString,
+              after: ImmutableString,
+              limit: INT|
+              -> RhaiResult<Map> {
+            let at = ctx.call_position();
+            let limit = list_limit("page", limit, at)?;
+            Ok(page(&s, "page", &prefix, &after, limit, at)?.into_map())
+        },
+    );
+
+    let s = store;
+    m.set_native_fn("usage", move |ctx: NativeCallContext| -> RhaiResult<Map> {
+        let at = ctx.call_position();
+        let author =
+            RunContext::with_current(|run| run.caller_public_key().to_owned()).unwrap_or_default();
+        let mine = s.usage(&author).map_err(|e| failed("usage", &e, at))?;
+        let all = s.total_usage().map_err(|e| failed("usage", &e, at))?;
+        let limits = s.limits();
+        let mut map = Map::new();
+        map.insert(
+            "author".into(),
+            usage_map(
+                mine,
+                limits.max_bytes_per_author,
+                limits.max_entries_per_author,
+            )
+            .into(),
+        );
+        map.insert(
+            "circle".into(),
+            usage_map(all, limits.max_bytes, limits.max_entries).into(),
+        );
+        Ok(map)
+    });
 
     m
 }
 
-fn list(store: &Store, prefix: &str, limit: usize, at: Position) -> RhaiResult<Array> {
-    Ok(store
-        .list(prefix, limit)
-        .map_err(|e| failed("list", &e, at))?
-        .iter()
-        .map(|entry| Dynamic::from(entry_map(entry)))
-        .collect())
+fn list_limit(function: &str, limit: INT, at: Position) -> RhaiResult<usize> {
+    let limit = usize::try_from(limit).map_err(|_| {
+        runtime(
+            format!("store::{function}: the limit must not be negative, got {limit}"),
+            at,
+        )
+    })?;
+    Ok(limit.min(MAX_LIST))
+}
+
+/// A listing's entries as Rhai maps, and where it stopped.
+struct RhaiPage {
+    entries: Array,
+    next: Option<String>,
+}
+
+impl RhaiPage {
+    fn into_map(self) -> Map {
+        let mut map = Map::new();
+        map.insert("entries".into(), self.entries.into());
+        map.insert(
+            "next".into(),
+            self.next.map_or(Dynamic::UNIT, Dynamic::from),
+        );
+        map
+    }
+}
+
+/// Lists within the run's deadline: a listing still running when it passes ends the run with
+/// the time limit, as the sandbox would between operations.
+fn page(
+    store: &Store,
+    function: &str,
+    prefix: &str,
+    after: &str,
+    limit: usize,
+    at: Position,
+) -> RhaiResult<RhaiPage> {
+    let after = (!after.is_empty()).then_some(after);
+    match store.page(prefix, after, limit, RunContext::deadline()) {
+        Ok(ListPage { entries, next }) => Ok(RhaiPage {
+            entries: entries
+                .iter()
+                .map(|entry| Dynamic::from(entry_map(entry)))
+                .collect(),
+            next,
+        }),
+        Err(StoreError::DeadlinePassed) => Err(RunContext::exceed(
+            LimitKind::Time,
+            format!("time limit exceeded (in store::{function})"),
+            at,
+        )),
+        Err(e) => Err(failed(function, &e, at)),
+    }
 }
 
 /// The caller of the current run (`""` when anonymous), from the server's call context.
@@ -125,8 +219,14 @@ fn runtime(message: String, at: Position) -> Box<EvalAltResult> {
     EvalAltResult::ErrorRuntime(message.into(), at).into()
 }
 
+/// A store error as the script sees it: a quota ends the run with the limit `store_quota`
+/// (which the script cannot catch); anything else is a runtime error.
 fn failed(function: &str, e: &StoreError, at: Position) -> Box<EvalAltResult> {
-    runtime(format!("store::{function}: {e}"), at)
+    let message = format!("store::{function}: {e}");
+    match e {
+        StoreError::QuotaExceeded { .. } => RunContext::exceed(LimitKind::StoreQuota, message, at),
+        _ => runtime(message, at),
+    }
 }
 
 fn entry_map(entry: &crate::Entry) -> Map {
@@ -138,6 +238,16 @@ fn entry_map(entry: &crate::Entry) -> Map {
         "written_at".into(),
         INT::try_from(entry.written_at).unwrap_or(INT::MAX).into(),
     );
+    map
+}
+
+fn usage_map(usage: Usage, max_bytes: u64, max_entries: u64) -> Map {
+    let int = |n: u64| Dynamic::from(INT::try_from(n).unwrap_or(INT::MAX));
+    let mut map = Map::new();
+    map.insert("bytes".into(), int(usage.bytes));
+    map.insert("entries".into(), int(usage.entries));
+    map.insert("max_bytes".into(), int(max_bytes));
+    map.insert("max_entries".into(), int(max_entries));
     map
 }
 
