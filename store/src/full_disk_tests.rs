@@ -221,7 +221,15 @@ fn all_entries(store: &Store) -> Vec<Entry> {
     let mut all = Vec::new();
     let mut after = None;
     loop {
-        let page = store.page("", after.as_deref(), 1000, None).expect("page");
+        let page = store
+            .page(
+                "",
+                &PageRequest {
+                    after: after.as_deref(),
+                    ..PageRequest::new(1000)
+                },
+            )
+            .expect("page");
         all.extend(page.entries);
         match page.next {
             Some(next) => after = Some(next),

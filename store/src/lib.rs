@@ -44,11 +44,13 @@
 //! # Listing
 //!
 //! Keys are ordered by their bytes, so [`Store::list`] and [`Store::page`] return the entries
-//! whose key starts with a prefix in that order, with a range scan that starts at the prefix
-//! (or after a given key) and stops at the first key past it. A listing stops at its entry
-//! limit, before the entry that would take it over `max_list_bytes` (it always returns at
-//! least one entry when one matches), and when the deadline given to it passes
-//! ([`StoreError::DeadlinePassed`]). [`Store::page`] says where to continue.
+//! whose key starts with a prefix in that order, with a range scan (of the entries' sizes)
+//! that starts at the prefix (or after a given key) and stops at the first key past it. A
+//! listing stops at its entry limit, before the entry that would take it over
+//! `max_list_bytes` (it always returns at least one entry when one matches), and when the
+//! deadline given to it passes ([`StoreError::DeadlinePassed`]); it reads only the entries it
+//! returns, and can leave out entries over a size without reading them.
+//! [`Store::page`] says where to continue.
 //!
 //! # Encoding
 //!
@@ -65,7 +67,9 @@
 //!
 //! An entry that does not decode is reported as [`StoreError::Corrupt`], never a panic.
 //! Tables `usage_by_author` (author → `(bytes, entries)`) and `usage_total` (`()` →
-//! `(bytes, entries)`) hold the quota counters.
+//! `(bytes, entries)`) hold the quota counters, and `entry_sizes` (key → size) every entry's
+//! size, which listings scan so that they read only the entries they return; all change in
+//! the transaction that changes the entry.
 //!
 //! # Durability
 //!
@@ -100,13 +104,20 @@
 //! | `store::get(key)` | the value, or `()` when there is no entry |
 //! | `store::entry(key)` | `#{key, value, author, written_at}`, or `()` |
 //! | `store::delete(key)` | `true` if there was an entry; only the entry's author may delete it |
-//! | `store::list(prefix)` | array of entry maps whose key starts with `prefix`, in key order: at most [`rhai::MAX_LIST`] (1 000) entries and `max_list_bytes` |
+//! | `store::list(prefix)` | array of entry maps whose key starts with `prefix`, in key order: at most [`rhai::MAX_LIST`] (1 000) entries, `max_list_bytes` and what the run's size limits let it return (see below) |
 //! | `store::list(prefix, limit)` | the same, at most `limit` entries (capped at 1 000; a negative limit is an error) |
-//! | `store::page(prefix, after)`, `store::page(prefix, after, limit)` | `#{entries, next}`: the entries `list` would return, starting after the key `after` (`""`: from the start); `next` is the key to pass as `after` for the rest, `()` when there is no more |
+//! | `store::page(prefix, after)`, `store::page(prefix, after, limit)` | `#{entries, next, skipped}`: the entries `list` would return, starting after the key `after` (`""`: from the start); `next` is the key to pass as `after` for the rest, `()` when there is no more; `skipped` counts the entries left out for being too large for the run |
 //! | `store::usage()` | `#{author: #{bytes, entries, max_bytes, max_entries}, circle: #{…}}`: what the caller and the circle have stored, and their quotas |
 //!
 //! A write over a quota ends the run with the limit error `store_quota`, which the script
 //! cannot catch; a listing still running at the run's deadline ends it with `time`.
+//!
+//! A listing's result must also pass the run's size limits (`max_string_size`,
+//! `max_array_size`, `max_map_size`, which count the strings, array elements and map
+//! properties of a value and all values inside it together), or the run would fail: so a
+//! listing stops before the entry that would take its result over them (like the byte
+//! budget: `next` continues there), and leaves out an entry that is over them on its own
+//! (`store::get` could not return it either; `skipped` counts them).
 //!
 //! Values cross between Rhai and JSON through [`circles_sandbox::json`] in its strict mode, so
 //! that `store::get` gives back what `store::set` was given (an int stays an int, a float a
@@ -206,6 +217,10 @@ const ENTRIES: TableDefinition<&str, &[u8]> = TableDefinition::new("entries");
 const USAGE_BY_AUTHOR: TableDefinition<&str, (u64, u64)> = TableDefinition::new("usage_by_author");
 /// Bytes and entries of the whole store: one row, present once the counters are complete.
 const USAGE_TOTAL: TableDefinition<(), (u64, u64)> = TableDefinition::new("usage_total");
+/// Every entry's size ([`Entry::stored_bytes`]) under its key: listings scan these small rows
+/// and read only the entries they return, so that entries they leave out (too large) cost
+/// next to nothing, however large they are.
+const ENTRY_SIZES: TableDefinition<&str, u64> = TableDefinition::new("entry_sizes");
 
 /// One stored entry.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -285,13 +300,46 @@ pub enum QuotaMeasure {
     Entries,
 }
 
+/// What a listing ([`Store::page`]) should return.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageRequest<'a> {
+    /// Start after this key (`None`: from the first key with the prefix).
+    pub after: Option<&'a str>,
+    /// At most this many entries.
+    pub limit: usize,
+    /// At most this many bytes of entries ([`Entry::stored_bytes`]), when smaller than the
+    /// store's `max_list_bytes`.
+    pub max_bytes: Option<u64>,
+    /// Leave out (count in [`ListPage::skipped`]) entries larger than this, without decoding
+    /// them; they do not count against the page's bytes.
+    pub max_entry_bytes: Option<u64>,
+    /// Stop with [`StoreError::DeadlinePassed`] when this passes before the page is done.
+    pub deadline: Option<Instant>,
+}
+
+impl PageRequest<'_> {
+    /// At most `limit` entries from the start, bounded by `max_list_bytes` only.
+    pub fn new(limit: usize) -> Self {
+        PageRequest {
+            after: None,
+            limit,
+            max_bytes: None,
+            max_entry_bytes: None,
+            deadline: None,
+        }
+    }
+}
+
 /// A page of a listing ([`Store::page`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListPage {
     /// The entries, in key order.
     pub entries: Vec<Entry>,
-    /// When more entries match: the last key of this page, to continue after it.
+    /// When more entries match: the last key this page went through (returned or skipped),
+    /// to continue after it.
     pub next: Option<String>,
+    /// Entries left out for being larger than [`PageRequest::max_entry_bytes`].
+    pub skipped: usize,
 }
 
 /// What went wrong with a store operation.
@@ -722,6 +770,8 @@ impl Store {
                 limits.max_entries,
             )?;
             entries.insert(key, record).map_err(storage)?;
+            let mut sizes = txn.open_table(ENTRY_SIZES).map_err(storage)?;
+            sizes.insert(key, new).map_err(storage)?;
             by_author
                 .insert(author, mine_after.row())
                 .map_err(storage)?;
@@ -758,6 +808,8 @@ impl Store {
                     None => return Ok(false),
                 };
                 entries.remove(key).map_err(storage)?;
+                let mut sizes = txn.open_table(ENTRY_SIZES).map_err(storage)?;
+                sizes.remove(key).map_err(storage)?;
                 let mut by_author = txn.open_table(USAGE_BY_AUTHOR).map_err(storage)?;
                 let mine = read_usage(by_author.get(author).map_err(storage)?).removing(bytes);
                 if mine == Usage::default() {
@@ -778,62 +830,69 @@ impl Store {
     /// At most `limit` entries whose key starts with `prefix` (`""`: all), in key (byte)
     /// order, within `max_list_bytes`: the entries of [`Store::page`] from the start.
     pub fn list(&self, prefix: &str, limit: usize) -> Result<Vec<Entry>, StoreError> {
-        Ok(self.page(prefix, None, limit, None)?.entries)
+        Ok(self.page(prefix, &PageRequest::new(limit))?.entries)
     }
 
-    /// Entries whose key starts with `prefix`, in key order, starting after the key `after`
-    /// (from the first when `None`): at most `limit`, and only as many as fit in
-    /// `max_list_bytes` (but at least one). `next` is set when more entries match. Stops with
-    /// [`StoreError::DeadlinePassed`] when `deadline` passes before it is done.
-    pub fn page(
-        &self,
-        prefix: &str,
-        after: Option<&str>,
-        limit: usize,
-        deadline: Option<Instant>,
-    ) -> Result<ListPage, StoreError> {
-        let max_bytes = self.inner.limits.max_list_bytes;
+    /// Entries whose key starts with `prefix`, in key order, as `request` bounds them: after
+    /// its `after` key, at most `limit` of them, as many as fit in `max_list_bytes` (or the
+    /// request's smaller `max_bytes`; but at least one), leaving out (as `skipped`) those
+    /// over `max_entry_bytes` without decoding them. `next` is set when more entries match.
+    /// Stops with [`StoreError::DeadlinePassed`] when the request's deadline passes first.
+    pub fn page(&self, prefix: &str, request: &PageRequest<'_>) -> Result<ListPage, StoreError> {
+        let max_bytes = request
+            .max_bytes
+            .map_or(self.inner.limits.max_list_bytes, |max| {
+                max.min(self.inner.limits.max_list_bytes)
+            });
+        let max_entry_bytes = request.max_entry_bytes.unwrap_or(u64::MAX);
         self.run(Retry::Once, |db| {
-            let mut entries: Vec<Entry> = Vec::new();
-            if limit == 0 {
-                return Ok(ListPage {
-                    entries,
-                    next: None,
-                });
+            let mut page = ListPage {
+                entries: Vec::new(),
+                next: None,
+                skipped: 0,
+            };
+            if request.limit == 0 {
+                return Ok(page);
             }
             let txn = db.begin_read().map_err(storage)?;
-            let table = txn.open_table(ENTRIES).map_err(storage)?;
-            let range = match after {
+            let entries = txn.open_table(ENTRIES).map_err(storage)?;
+            let sizes = txn.open_table(ENTRY_SIZES).map_err(storage)?;
+            let range = match request.after {
                 Some(after) if after >= prefix => {
-                    table.range::<&str>((Bound::Excluded(after), Bound::Unbounded))
+                    sizes.range::<&str>((Bound::Excluded(after), Bound::Unbounded))
                 }
-                _ => table.range::<&str>(prefix..),
+                _ => sizes.range::<&str>(prefix..),
             }
             .map_err(storage)?;
             let mut bytes = 0u64;
+            let mut last_key: Option<String> = None;
             for item in range {
-                if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+                if request
+                    .deadline
+                    .is_some_and(|deadline| Instant::now() >= deadline)
+                {
                     return Err(StoreError::DeadlinePassed);
                 }
-                let (key, record) = item.map_err(storage)?;
-                let key = key.value();
+                let (key, size) = item.map_err(storage)?;
+                let (key, size) = (key.value(), size.value());
                 if !key.starts_with(prefix) {
                     break;
                 }
-                let size = entry_bytes(key, record.value().len());
-                let full = entries.len() >= limit
-                    || (!entries.is_empty() && bytes.saturating_add(size) > max_bytes);
+                let full = page.entries.len() >= request.limit
+                    || (!page.entries.is_empty() && bytes.saturating_add(size) > max_bytes);
                 if full {
-                    let next = entries.last().map(|last| last.key.clone());
-                    return Ok(ListPage { entries, next });
+                    page.next = last_key;
+                    return Ok(page);
                 }
-                bytes = bytes.saturating_add(size);
-                entries.push(decode(key, record.value())?);
+                if size > max_entry_bytes {
+                    page.skipped += 1;
+                } else if let Some(record) = entries.get(key).map_err(storage)? {
+                    bytes = bytes.saturating_add(size);
+                    page.entries.push(decode(key, record.value())?);
+                }
+                last_key = Some(key.to_owned());
             }
-            Ok(ListPage {
-                entries,
-                next: None,
-            })
+            Ok(page)
         })
     }
 
@@ -1015,8 +1074,9 @@ fn read_usage(row: Option<redb::AccessGuard<'_, (u64, u64)>>) -> Usage {
     row.map_or_else(Usage::default, |row| Usage::from_row(row.value()))
 }
 
-/// Creates the tables and, for a database written before the quota counters existed, counts
-/// what it holds. Writes nothing when all is there: a reopen on a full disk needs no room.
+/// Creates the tables and, for a database written before the quota counters and entry sizes
+/// existed, counts what it holds (in one transaction: all or nothing). Writes nothing when
+/// all is there: a reopen on a full disk needs no room.
 fn prepare(db: &Database) -> Result<(), StoreError> {
     let ready = {
         let txn = db.begin_read().map_err(storage)?;
@@ -1024,13 +1084,17 @@ fn prepare(db: &Database) -> Result<(), StoreError> {
             txn.open_table(ENTRIES),
             txn.open_table(USAGE_BY_AUTHOR),
             txn.open_table(USAGE_TOTAL),
+            txn.open_table(ENTRY_SIZES),
         );
         match tables {
-            (Ok(_), Ok(_), Ok(total)) => total.get(()).map_err(storage)?.is_some(),
+            (Ok(_), Ok(_), Ok(total), Ok(_)) => total.get(()).map_err(storage)?.is_some(),
             (Err(TableError::TableDoesNotExist(_)), ..)
-            | (_, Err(TableError::TableDoesNotExist(_)), _)
+            | (_, Err(TableError::TableDoesNotExist(_)), ..)
+            | (_, _, Err(TableError::TableDoesNotExist(_)), _)
             | (.., Err(TableError::TableDoesNotExist(_))) => false,
-            (Err(e), ..) | (_, Err(e), _) | (.., Err(e)) => return Err(storage(e)),
+            (Err(e), ..) | (_, Err(e), ..) | (_, _, Err(e), _) | (.., Err(e)) => {
+                return Err(storage(e));
+            }
         }
     };
     if ready {
@@ -1041,27 +1105,28 @@ fn prepare(db: &Database) -> Result<(), StoreError> {
         let entries = txn.open_table(ENTRIES).map_err(storage)?;
         let mut by_author = txn.open_table(USAGE_BY_AUTHOR).map_err(storage)?;
         let mut total = txn.open_table(USAGE_TOTAL).map_err(storage)?;
-        if total.get(()).map_err(storage)?.is_none() {
-            let mut authors = std::collections::BTreeMap::<String, Usage>::new();
-            let mut all = Usage::default();
-            for item in entries.iter().map_err(storage)? {
-                let (key, record) = item.map_err(storage)?;
-                let bytes = entry_bytes(key.value(), record.value().len());
-                all = all.replacing(None, bytes);
-                // An entry that does not decode belongs to nobody: it counts for the store.
-                if let Ok(author) = author_of(key.value(), record.value()) {
-                    let mine = authors.entry(author.to_owned()).or_default();
-                    *mine = mine.replacing(None, bytes);
-                }
+        let mut sizes = txn.open_table(ENTRY_SIZES).map_err(storage)?;
+        let mut authors = std::collections::BTreeMap::<String, Usage>::new();
+        let mut all = Usage::default();
+        sizes.retain(|_, _| false).map_err(storage)?;
+        for item in entries.iter().map_err(storage)? {
+            let (key, record) = item.map_err(storage)?;
+            let bytes = entry_bytes(key.value(), record.value().len());
+            sizes.insert(key.value(), bytes).map_err(storage)?;
+            all = all.replacing(None, bytes);
+            // An entry that does not decode belongs to nobody: it counts for the store.
+            if let Ok(author) = author_of(key.value(), record.value()) {
+                let mine = authors.entry(author.to_owned()).or_default();
+                *mine = mine.replacing(None, bytes);
             }
-            by_author.retain(|_, _| false).map_err(storage)?;
-            for (author, usage) in &authors {
-                by_author
-                    .insert(author.as_str(), usage.row())
-                    .map_err(storage)?;
-            }
-            total.insert((), all.row()).map_err(storage)?;
         }
+        by_author.retain(|_, _| false).map_err(storage)?;
+        for (author, usage) in &authors {
+            by_author
+                .insert(author.as_str(), usage.row())
+                .map_err(storage)?;
+        }
+        total.insert((), all.row()).map_err(storage)?;
     }
     txn.commit().map_err(storage)
 }

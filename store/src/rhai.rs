@@ -11,7 +11,7 @@ use circles_sandbox::rhai::{
 use circles_sandbox::{LimitKind, RunContext};
 use serde_json::Value;
 
-use crate::{ListPage, MAX_VALUE_DEPTH, Store, StoreError, Usage};
+use crate::{Entry, ListPage, MAX_VALUE_DEPTH, PageRequest, Store, StoreError, Usage};
 
 /// Most entries one `store::list` or `store::page` call returns.
 pub const MAX_LIST: usize = 1000;
@@ -78,8 +78,7 @@ pub fn module(store: Store) -> Module {
     m.set_native_fn(
         "list",
         move |ctx: NativeCallContext, prefix: ImmutableString| -> RhaiResult<Array> {
-            let at = ctx.call_position();
-            Ok(page(&s, "list", &prefix, "", MAX_LIST, at)?.entries)
+            Ok(page(&ctx, &s, "list", &prefix, "", MAX_LIST)?.entries)
         },
     );
 
@@ -87,9 +86,8 @@ pub fn module(store: Store) -> Module {
     m.set_native_fn(
         "list",
         move |ctx: NativeCallContext, prefix: ImmutableString, limit: INT| -> RhaiResult<Array> {
-            let at = ctx.call_position();
-            let limit = list_limit("list", limit, at)?;
-            Ok(page(&s, "list", &prefix, "", limit, at)?.entries)
+            let limit = list_limit("list", limit, ctx.call_position())?;
+            Ok(page(&ctx, &s, "list", &prefix, "", limit)?.entries)
         },
     );
 
@@ -100,8 +98,7 @@ pub fn module(store: Store) -> Module {
               prefix: ImmutableString,
               after: ImmutableString|
               -> RhaiResult<Map> {
-            let at = ctx.call_position();
-            Ok(page(&s, "page", &prefix, &after, MAX_LIST, at)?.into_map())
+            Ok(page(&ctx, &s, "page", &prefix, &after, MAX_LIST)?.into_map())
         },
     );
 
@@ -113,9 +110,8 @@ pub fn module(store: Store) -> Module {
               after: ImmutableString,
               limit: INT|
               -> RhaiResult<Map> {
-            let at = ctx.call_position();
-            let limit = list_limit("page", limit, at)?;
-            Ok(page(&s, "page", &prefix, &after, limit, at)?.into_map())
+            let limit = list_limit("page", limit, ctx.call_position())?;
+            Ok(page(&ctx, &s, "page", &prefix, &after, limit)?.into_map())
         },
     );
 
@@ -161,6 +157,8 @@ fn list_limit(function: &str, limit: INT, at: Position) -> RhaiResult<usize> {
 struct RhaiPage {
     entries: Array,
     next: Option<String>,
+    /// Entries left out because each alone is over the run's size limits.
+    skipped: usize,
 }
 
 impl RhaiPage {
@@ -171,36 +169,145 @@ impl RhaiPage {
             "next".into(),
             self.next.map_or(Dynamic::UNIT, Dynamic::from),
         );
+        map.insert(
+            "skipped".into(),
+            INT::try_from(self.skipped).unwrap_or(INT::MAX).into(),
+        );
         map
     }
 }
 
-/// Lists within the run's deadline: a listing still running when it passes ends the run with
-/// the time limit, as the sandbox would between operations.
+/// Sizes as Rhai counts them when it checks a value against `max_array_size`,
+/// `max_map_size` and `max_string_size`: elements of arrays, properties of maps and bytes of
+/// strings, all nested ones together.
+#[derive(Clone, Copy, Default)]
+struct RhaiSizes {
+    array_elements: usize,
+    map_properties: usize,
+    string_bytes: usize,
+}
+
+impl RhaiSizes {
+    /// What `entry_map(entry)` weighs as an element of an array.
+    fn of_entry(entry: &Entry) -> Self {
+        let mut sizes = RhaiSizes {
+            array_elements: 1,
+            map_properties: 4,
+            string_bytes: entry.key.len().saturating_add(entry.author.len()),
+        };
+        sizes.add_json(&entry.value);
+        sizes
+    }
+
+    fn add_json(&mut self, value: &Value) {
+        match value {
+            Value::Array(items) => {
+                self.array_elements = self.array_elements.saturating_add(items.len());
+                items.iter().for_each(|item| self.add_json(item));
+            }
+            Value::Object(properties) => {
+                self.map_properties = self.map_properties.saturating_add(properties.len());
+                properties.values().for_each(|item| self.add_json(item));
+            }
+            Value::String(s) => self.string_bytes = self.string_bytes.saturating_add(s.len()),
+            _ => {}
+        }
+    }
+
+    fn plus(self, other: Self) -> Self {
+        RhaiSizes {
+            array_elements: self.array_elements.saturating_add(other.array_elements),
+            map_properties: self.map_properties.saturating_add(other.map_properties),
+            string_bytes: self.string_bytes.saturating_add(other.string_bytes),
+        }
+    }
+
+    /// Within the engine's limits (0: unlimited) together with `reserved`.
+    fn fit(self, engine: &Engine, reserved: Self) -> bool {
+        let with = self.plus(reserved);
+        let within = |value: usize, max: usize| max == 0 || value <= max;
+        within(with.array_elements, engine.max_array_size())
+            && within(with.map_properties, engine.max_map_size())
+            && within(with.string_bytes, engine.max_string_size())
+    }
+}
+
+/// Lists within the run's deadline (a listing still running when it passes ends the run with
+/// the time limit, as the sandbox would between operations) and within the run's size
+/// limits: Rhai refuses a result whose strings, array elements or map properties (nested ones
+/// together) exceed them. An entry's Rhai strings never take more bytes than the store keeps
+/// of it, so the store is asked for at most `max_string_size` bytes of entries and to leave
+/// out (as `skipped`, without decoding them) entries larger than that: `store::get` could not
+/// return them either. Arrays and maps are counted here, and the page stops before the entry
+/// that would take it over.
 fn page(
+    ctx: &NativeCallContext,
     store: &Store,
     function: &str,
     prefix: &str,
     after: &str,
     limit: usize,
-    at: Position,
 ) -> RhaiResult<RhaiPage> {
-    let after = (!after.is_empty()).then_some(after);
-    match store.page(prefix, after, limit, RunContext::deadline()) {
-        Ok(ListPage { entries, next }) => Ok(RhaiPage {
-            entries: entries
-                .iter()
-                .map(|entry| Dynamic::from(entry_map(entry)))
-                .collect(),
-            next,
-        }),
-        Err(StoreError::DeadlinePassed) => Err(RunContext::exceed(
-            LimitKind::Time,
-            format!("time limit exceeded (in store::{function})"),
-            at,
-        )),
-        Err(e) => Err(failed(function, &e, at)),
+    let at = ctx.call_position();
+    let engine = ctx.engine();
+    // Room for the rest of a page's map: `entries`, `next` (a key) and `skipped`.
+    let reserved = RhaiSizes {
+        array_elements: 0,
+        map_properties: 3,
+        string_bytes: crate::MAX_KEY_BYTES,
+    };
+    let max_bytes = (engine.max_string_size() != 0).then(|| {
+        u64::try_from(
+            engine
+                .max_string_size()
+                .saturating_sub(reserved.string_bytes),
+        )
+        .unwrap_or(u64::MAX)
+    });
+    let request = PageRequest {
+        after: (!after.is_empty()).then_some(after),
+        limit,
+        max_bytes,
+        max_entry_bytes: max_bytes,
+        deadline: RunContext::deadline(),
+    };
+    let ListPage {
+        entries,
+        next,
+        skipped,
+    } = match store.page(prefix, &request) {
+        Ok(page) => page,
+        Err(StoreError::DeadlinePassed) => {
+            return Err(RunContext::exceed(
+                LimitKind::Time,
+                format!("time limit exceeded (in store::{function})"),
+                at,
+            ));
+        }
+        Err(e) => return Err(failed(function, &e, at)),
+    };
+    let mut out = RhaiPage {
+        entries: Array::new(),
+        next,
+        skipped,
+    };
+    let mut total = RhaiSizes::default();
+    let mut last_taken: Option<&str> = None;
+    for entry in &entries {
+        let sizes = RhaiSizes::of_entry(entry);
+        if !sizes.fit(engine, reserved) {
+            out.skipped += 1;
+        } else if total.plus(sizes).fit(engine, reserved) {
+            total = total.plus(sizes);
+            out.entries.push(entry_map(entry).into());
+        } else {
+            // Continue after the last entry this page went through.
+            out.next = last_taken.map(str::to_owned);
+            break;
+        }
+        last_taken = Some(&entry.key);
     }
+    Ok(out)
 }
 
 /// The caller of the current run (`""` when anonymous), from the server's call context.
@@ -229,7 +336,7 @@ fn failed(function: &str, e: &StoreError, at: Position) -> Box<EvalAltResult> {
     }
 }
 
-fn entry_map(entry: &crate::Entry) -> Map {
+fn entry_map(entry: &Entry) -> Map {
     let mut map = Map::new();
     map.insert("key".into(), entry.key.clone().into());
     map.insert("value".into(), from_json(&entry.value));

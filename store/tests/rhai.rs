@@ -460,7 +460,7 @@ async fn pages_continue_where_a_listing_stopped() {
                 after = page.next;
             }
             let one = store::page("p/", "p/3", 1);
-            [first, keys, pages, one.entries.len(), one.next]
+            [first, keys, pages, one.entries.len(), one.next, one.skipped]
             "#,
             ALICE,
         )
@@ -472,7 +472,8 @@ async fn pages_continue_where_a_listing_stopped() {
             ["p/0", "p/1", "p/2", "p/3", "p/4"],
             3,
             1,
-            null
+            null,
+            0
         ])
     );
     let message = c.runtime_error(r#"store::page("p/", "", -1)"#).await;
@@ -507,4 +508,46 @@ async fn a_listing_at_the_deadline_ends_the_run_with_the_time_limit() {
     }
     assert!(started.elapsed() < std::time::Duration::from_secs(2));
     assert_eq!(c.ok(r#"store::list("t/").len()"#, ALICE).await, json!(10));
+}
+
+#[tokio::test]
+async fn a_listing_stays_within_the_runs_size_limits() {
+    let c = circle_with(Limits {
+        workers: 1,
+        max_string_size: 10_000,
+        max_array_size: 1_000,
+        ..Limits::default()
+    });
+    // Too large for this run on its own (a string over max_string_size; an array over
+    // max_array_size): left out of listings, counted as skipped.
+    c.store
+        .set("s/0-huge", &json!("h".repeat(20_000)), ALICE)
+        .expect("set");
+    c.store
+        .set("s/1-wide", &json!(vec![0; 1_200]), ALICE)
+        .expect("set");
+    // 4 KB each: two fit in 10 000 bytes of strings, a third does not. (The first page also
+    // spends its byte budget on the wide entry, which only the run's array limit leaves out.)
+    for i in 2..6 {
+        c.store
+            .set(&format!("s/{i}"), &json!("m".repeat(4_000)), ALICE)
+            .expect("set");
+    }
+    let out = c
+        .ok(
+            r#"
+            let listed = store::list("s/").map(|e| e.key);
+            let first = store::page("s/", "");
+            let second = store::page("s/", first.next);
+            let third = store::page("s/", second.next);
+            [listed, first.entries.map(|e| e.key), first.skipped, first.next,
+             second.entries.map(|e| e.key), third.entries.map(|e| e.key), third.next]
+            "#,
+            ALICE,
+        )
+        .await;
+    assert_eq!(
+        out,
+        json!([["s/2"], ["s/2"], 2, "s/2", ["s/3", "s/4"], ["s/5"], null])
+    );
 }

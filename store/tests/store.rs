@@ -6,8 +6,8 @@ use std::process::{Command, Stdio};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use circles_store::{
-    Entry, MAX_ENTRY_BYTES, MAX_KEY_BYTES, MAX_VALUE_BYTES, MAX_VALUE_DEPTH, QuotaMeasure,
-    QuotaScope, Store, StoreError, StoreLimits, Usage,
+    Entry, ListPage, MAX_ENTRY_BYTES, MAX_KEY_BYTES, MAX_VALUE_BYTES, MAX_VALUE_DEPTH, PageRequest,
+    QuotaMeasure, QuotaScope, Store, StoreError, StoreLimits, Usage,
 };
 use serde_json::{Value, json};
 
@@ -385,7 +385,15 @@ fn counted(store: &Store, author: Option<&str>) -> Usage {
     let mut usage = Usage::default();
     let mut after: Option<String> = None;
     loop {
-        let page = store.page("", after.as_deref(), 1000, None).expect("page");
+        let page = store
+            .page(
+                "",
+                &PageRequest {
+                    after: after.as_deref(),
+                    ..PageRequest::new(1000)
+                },
+            )
+            .expect("page");
         for entry in page
             .entries
             .iter()
@@ -574,6 +582,7 @@ fn a_database_written_before_the_counters_is_counted_once_when_opened() {
     assert_eq!(store.usage(ALICE).expect("usage").entries, 2);
     assert_eq!(store.usage("").expect("usage").entries, 1);
     assert_eq!(store.total_usage().expect("usage").entries, 3);
+    assert_eq!(keys(&store.list("", 10).expect("list")), ["a", "b", "c"]);
     assert_counters_exact(&store, &[ALICE, ""]);
 }
 
@@ -619,6 +628,18 @@ fn a_key_with_an_at_segment_is_written_only_by_the_caller_it_names() {
     assert!(store.delete(&alices, ALICE).expect("delete"));
 }
 
+fn page_after(store: &Store, prefix: &str, after: Option<&str>, limit: usize) -> ListPage {
+    store
+        .page(
+            prefix,
+            &PageRequest {
+                after,
+                ..PageRequest::new(limit)
+            },
+        )
+        .expect("page")
+}
+
 #[test]
 fn a_listing_stops_at_its_byte_budget_and_pages_continue_after_it() {
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -637,7 +658,7 @@ fn a_listing_stops_at_its_byte_budget_and_pages_continue_after_it() {
     store.set("big/small", &json!(1), ALICE).expect("set");
     store.set("other", &json!(1), ALICE).expect("set");
 
-    let first = store.page("big/", None, 1000, None).expect("page");
+    let first = page_after(&store, "big/", None, 1000);
     assert_eq!(keys(&first.entries), ["big/0", "big/1"]);
     assert_eq!(first.next.as_deref(), Some("big/1"));
     assert_eq!(
@@ -646,12 +667,10 @@ fn a_listing_stops_at_its_byte_budget_and_pages_continue_after_it() {
     );
 
     let mut all = Vec::new();
-    let mut after = None;
+    let mut after: Option<String> = None;
     let mut pages = 0;
     loop {
-        let page = store
-            .page("big/", after.as_deref(), 1000, None)
-            .expect("page");
+        let page = page_after(&store, "big/", after.as_deref(), 1000);
         let bytes: u64 = page.entries.iter().map(Entry::stored_bytes).sum();
         assert!(bytes <= MAX_ENTRY_BYTES, "{bytes}");
         all.extend(page.entries.into_iter().map(|e| e.key));
@@ -677,43 +696,69 @@ fn a_listing_stops_at_its_byte_budget_and_pages_continue_after_it() {
     );
 
     // The entry limit: `next` says there is more; the last page has none.
-    let page = store.page("big/", Some("big/5"), 1, None).expect("page");
+    let page = page_after(&store, "big/", Some("big/5"), 1);
     assert_eq!(
         (keys(&page.entries), page.next.as_deref()),
         (vec!["big/6"], Some("big/6"))
     );
-    let page = store.page("big/", Some("big/6"), 1, None).expect("page");
+    let page = page_after(&store, "big/", Some("big/6"), 1);
     assert_eq!((keys(&page.entries), page.next), (vec!["big/small"], None));
     // `after` before the prefix starts at the prefix; past it, nothing.
-    let page = store.page("big/", Some("a"), 1, None).expect("page");
+    let page = page_after(&store, "big/", Some("a"), 1);
     assert_eq!(keys(&page.entries), ["big/0"]);
-    assert!(
-        store
-            .page("big/", Some("c"), 10, None)
-            .expect("page")
-            .entries
-            .is_empty()
+    assert!(page_after(&store, "big/", Some("c"), 10).entries.is_empty());
+    assert!(page_after(&store, "big/", None, 0).entries.is_empty());
+
+    // A smaller budget, and entries too large for the caller left out without counting.
+    let page = store
+        .page(
+            "big/",
+            &PageRequest {
+                max_bytes: Some(1000),
+                max_entry_bytes: Some(1000),
+                ..PageRequest::new(1000)
+            },
+        )
+        .expect("page");
+    assert_eq!(
+        (keys(&page.entries), page.next, page.skipped),
+        (vec!["big/small"], None, 7)
     );
-    assert!(
-        store
-            .page("big/", None, 0, None)
-            .expect("page")
-            .entries
-            .is_empty()
+    let page = store
+        .page(
+            "big/",
+            &PageRequest {
+                max_bytes: Some(1000),
+                ..PageRequest::new(1000)
+            },
+        )
+        .expect("page");
+    assert_eq!(
+        (keys(&page.entries), page.next.as_deref()),
+        (vec!["big/0"], Some("big/0")),
+        "at least one entry, whatever the budget"
     );
 
     // A deadline that has passed stops the listing.
     let err = store
-        .page("big/", None, 1000, Some(std::time::Instant::now()))
+        .page(
+            "big/",
+            &PageRequest {
+                deadline: Some(std::time::Instant::now()),
+                ..PageRequest::new(1000)
+            },
+        )
         .expect_err("deadline");
     assert!(matches!(err, StoreError::DeadlinePassed), "{err:?}");
     let later = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    assert_eq!(
-        store
-            .page("big/", None, 1000, Some(later))
-            .expect("page")
-            .entries
-            .len(),
-        2
-    );
+    let page = store
+        .page(
+            "big/",
+            &PageRequest {
+                deadline: Some(later),
+                ..PageRequest::new(1000)
+            },
+        )
+        .expect("page");
+    assert_eq!(page.entries.len(), 2);
 }
