@@ -20,7 +20,10 @@ Required: id (unique, a-z 0-9 -), port (unique; 0 for any free port, chosen at s
 shown in the table), db_path (unique data directory, created if missing: identity.key and
 store.redb live there), rhai_path (existing folder of .rhai scripts that `import` may load).
 Optional: host (127.0.0.1), require_auth (true), challenge_ttl_secs (300), limits {…}
-(script sandbox), server {…} (transport limits).
+(script sandbox), server {…} (transport limits), store {…} (store quotas and listings:
+max_bytes 1 GiB and max_entries 1 000 000 per circle, max_bytes_per_author 16 MiB and
+max_entries_per_author 10 000 per caller, max_list_bytes 4 MiB per store::list call; a write
+over a quota fails with the limit error store_quota).
 Relative paths are taken from the config file's folder. circles.schema.json is the full
 JSON Schema; the README lists every limit and its default.
 
