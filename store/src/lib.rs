@@ -936,18 +936,21 @@ impl Store {
             let error = match result {
                 Some(Ok(value)) => return Ok(value),
                 Some(Err(error)) => error,
-                None => {
+                None if !retried => {
                     // The last reopen failed: try again, then run `op` as if for the first time.
                     self.reopen(generation, false)?;
+                    retried = true;
                     continue;
                 }
+                // Reopened, but another caller's reopen has failed since.
+                None => return Err(StoreError::Storage(redb::Error::DatabaseClosed)),
             };
             let Some(failure) = error.leaves_database_unusable() else {
                 return Err(error);
             };
             let out_of_space = error.is_out_of_space();
             if out_of_space {
-                tracing_warn(&self.inner.path, "the disk is full", failure);
+                log_warning(&self.inner.path, "the disk is full", failure);
             }
             self.reopen(generation, out_of_space)?;
             if retried || (out_of_space && retry == Retry::UnlessOutOfSpace) {
@@ -1025,6 +1028,7 @@ impl Store {
         {
             Ok(()) => {
                 reserve.present = true;
+                tracing::info!(path = %inner.reserve_path.display(), "store: the disk has room again; writes are accepted");
                 Ok(())
             }
             Err(e) if is_out_of_space(&e) => Err(StoreError::DiskFull),
@@ -1048,7 +1052,7 @@ impl Store {
                 true
             }
             Err(error) => {
-                tracing_warn(
+                log_warning(
                     &self.inner.reserve_path,
                     "cannot delete the reserve",
                     &error,
@@ -1066,7 +1070,7 @@ impl Store {
     }
 }
 
-fn tracing_warn(path: &Path, what: &str, error: &dyn std::fmt::Display) {
+fn log_warning(path: &Path, what: &str, error: &dyn std::fmt::Display) {
     tracing::warn!(path = %path.display(), %error, "store: {what}");
 }
 

@@ -329,10 +329,21 @@ fn runtime(message: String, at: Position) -> Box<EvalAltResult> {
 /// A store error as the script sees it: a quota ends the run with the limit `store_quota`
 /// (which the script cannot catch); anything else is a runtime error.
 fn failed(function: &str, e: &StoreError, at: Position) -> Box<EvalAltResult> {
-    let message = format!("store::{function}: {e}");
     match e {
-        StoreError::QuotaExceeded { .. } => RunContext::exceed(LimitKind::StoreQuota, message, at),
-        _ => runtime(message, at),
+        StoreError::QuotaExceeded { .. } => {
+            RunContext::exceed(LimitKind::StoreQuota, format!("store::{function}: {e}"), at)
+        }
+        // These name the circle's files: for its operator, not for callers.
+        StoreError::Open { .. } | StoreError::Io { .. } => {
+            tracing::warn!(error = %e, "store::{function} failed");
+            runtime(
+                format!(
+                    "store::{function}: the store cannot reach its files (the circle's log has the details)"
+                ),
+                at,
+            )
+        }
+        _ => runtime(format!("store::{function}: {e}"), at),
     }
 }
 
