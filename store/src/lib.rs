@@ -35,7 +35,17 @@
 //!
 //! Every write is checked against the [`StoreLimits`] given to [`Store::open_with`]: the bytes
 //! and entries of its author (all anonymous callers together are one author) and of the whole
-//! store. The counters live in the database and change in the same transaction as the
+//! store.
+//!
+//! | field | default | what it bounds |
+//! | --- | --- | --- |
+//! | `max_bytes` | 1 073 741 824 (1 GiB) | bytes of all entries of the circle |
+//! | `max_entries` | 1 000 000 | entries of the circle |
+//! | `max_bytes_per_author` | 16 777 216 (16 MiB) | bytes of the entries one author wrote |
+//! | `max_entries_per_author` | 10 000 | entries one author wrote |
+//! | `max_list_bytes` | 4 194 304 (4 MiB) | bytes of the entries one listing returns; at least [`MAX_ENTRY_BYTES`], so that a listing always makes progress |
+//!
+//! The counters live in the database and change in the same transaction as the
 //! entries, so they are exact, also after a crash: a new entry adds its size and one entry, a
 //! replace the difference of sizes, a delete gives both back. A write that would take a count
 //! over its limit is refused with [`StoreError::QuotaExceeded`] (a shrinking replace never

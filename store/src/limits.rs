@@ -1,27 +1,15 @@
 //! How much a circle's store may hold, per author and in all, and how much one listing may
 //! return.
+//!
+//! (The fields and defaults are tabled in the [crate documentation](crate#quotas).)
 
 use serde::{Deserialize, Serialize};
 
 use crate::MAX_ENTRY_BYTES;
 
-/// The store's limits, configurable per circle (`"store"` in `circles.json`). Every field is
-/// optional there; unknown fields are refused.
-///
-/// An entry's size, for all of them, is what the store keeps of it: its key, its value's JSON
-/// text and its author, plus 11 bytes (version and time): see [`crate::Entry::stored_bytes`].
-///
-/// | field | default | what it bounds |
-/// | --- | --- | --- |
-/// | `max_bytes` | 1 073 741 824 (1 GiB) | bytes of all entries of the circle |
-/// | `max_entries` | 1 000 000 | entries of the circle |
-/// | `max_bytes_per_author` | 16 777 216 (16 MiB) | bytes of the entries one author wrote (all anonymous callers together are one author) |
-/// | `max_entries_per_author` | 10 000 | entries one author wrote |
-/// | `max_list_bytes` | 4 194 304 (4 MiB) | bytes of the entries one listing returns; at least [`MAX_ENTRY_BYTES`] so that a listing always makes progress |
-///
-/// A write that would take a count over its limit is refused (a replace counts the
-/// difference, so a shrinking replace is always allowed, even over a lowered limit); deletes
-/// give their bytes and entry back.
+/// The store's quotas and listing budget, configurable per circle (`"store"` in
+/// `circles.json`; every field optional, unknown fields refused). An entry counts its key,
+/// its value's JSON text and its author, plus 11 bytes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct StoreLimits {
