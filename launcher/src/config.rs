@@ -50,6 +50,10 @@ pub struct CircleConfig {
     /// The server: transport limits and allowed web origins (each optional; see the README).
     #[serde(default)]
     pub server: rpc_server::ServerSettings,
+    /// The store: quotas per author and per circle, and the bytes one listing may return
+    /// (each optional; see the README).
+    #[serde(default)]
+    pub store: circles_store::StoreLimits,
 }
 
 /// A member's public key, for the schema: SEC1 hex, 33 or 65 bytes, optional `0x`.

@@ -30,7 +30,10 @@ Optional: host (127.0.0.1), members ([], public keys), access {play, call} (who 
 scripts of their own and who may call the published functions of the script library: each
 members, signed_in or anyone; default play members, call signed_in), challenge_ttl_secs
 (300), limits {…} (script sandbox), server {…} (connection limits, timeouts, allowed web
-origins).
+origins), store {…} (store quotas and listings: max_bytes 1 GiB and max_entries 1 000 000
+per circle, max_bytes_per_author 16 MiB and max_entries_per_author 10 000 per caller,
+max_list_bytes 4 MiB per store::list call; a write over a quota fails with the limit error
+store_quota).
 Relative paths are taken from the config file's folder. circles.schema.json is the full
 JSON Schema; the README lists every limit and its default.
 

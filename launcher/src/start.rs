@@ -63,7 +63,7 @@ pub async fn start_circle(
         source,
     })?;
     let key = load_or_create_identity(&config.db_path)?;
-    let store = Store::open(&config.db_path)?;
+    let store = Store::open_with(&config.db_path, config.store.clone())?;
     let our_store = store.clone();
     let library = ScriptLibrary::new(&config.rhai_path)
         .map_err(|source| StartError::Library {

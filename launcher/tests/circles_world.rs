@@ -276,6 +276,26 @@ async fn the_shipped_example_modules_store_and_read_back() {
     let alice = launcher.row("alice").url.clone();
     let bob = launcher.row("bob").url.clone();
 
+    // An attacker tries to take my guestbook entry and my first note before I write them:
+    // the store keeps keys with my `@` segment for me.
+    let attacker = SecretKey::generate();
+    for (url, key) in [
+        (&alice, format!("guestbook/@{}", me.public_key())),
+        (&bob, format!("notes/@{}/0", me.public_key())),
+    ] {
+        let squat = format!(r#"store::set("{key}", "squatted")"#);
+        let refused = play_as(url, &attacker, None, &squat)
+            .await
+            .expect_err("squatting is refused");
+        assert!(
+            matches!(
+                play_error(&refused),
+                Some(PlayError::ScriptRuntimeError(data)) if data.message.contains("is reserved for the caller")
+            ),
+            "{key}: {refused}"
+        );
+    }
+
     let book = r#"import "guestbook" as book; book::sign("hi"); book::read()"#;
     play_as(&alice, &me, None, book)
         .await
@@ -298,6 +318,18 @@ async fn the_shipped_example_modules_store_and_read_back() {
         yours.value,
         json!(["mine"]),
         "a caller sees only its own notes"
+    );
+    let mine = play_as(
+        &bob,
+        &me,
+        None,
+        r#"import "notes" as notes; notes::add("second"); [notes::mine(), store::entry(`notes/@${CALLER_PUBLIC_KEY}/0`).author]"#,
+    )
+    .await
+    .expect("second note");
+    assert_eq!(
+        mine.value,
+        json!([["mine", "second"], me.public_key().to_hex()])
     );
 }
 

@@ -156,6 +156,24 @@ fn invalid_limits_are_refused() {
         let world = world_with(|w| w.circles[1]["server"] = server.clone());
         assert_refused(&world, 4, &["[1].server", field]);
     }
+    let world = world_with(|w| w.circles[0]["store"] = json!({"max_entries_per_author": 0}));
+    assert_refused(
+        &world,
+        4,
+        &["[0].store", "max_entries_per_author", "at least 1"],
+    );
+    let world = world_with(|w| {
+        w.circles[1]["store"] = json!({"max_bytes": 1000, "max_bytes_per_author": 2000})
+    });
+    assert_refused(
+        &world,
+        4,
+        &["[1].store", "max_bytes_per_author", "over max_bytes (1000)"],
+    );
+    let world = world_with(|w| w.circles[0]["store"] = json!({"max_list_bytes": 1024}));
+    assert_refused(&world, 4, &["[0].store", "max_list_bytes", "largest entry"]);
+    let world = world_with(|w| w.circles[0]["store"] = json!({"max_byts": 1}));
+    assert_refused(&world, 4, &["[0].store.max_byts", "unknown field"]);
 }
 
 #[test]

@@ -62,6 +62,14 @@ impl RunContext {
         Self::with_current(Clone::clone)
     }
 
+    /// The deadline of the run on this thread (`max_time_ms` after it started); `None` when no
+    /// script is running here. The sandbox checks it between operations only, so a host
+    /// function that may work for long (e.g. a store listing) checks it itself and ends the
+    /// run with [`LimitKind::Time`] through [`RunContext::exceed`] once it has passed.
+    pub fn deadline() -> Option<Instant> {
+        DEADLINE.with(Cell::get)
+    }
+
     /// Ends the current run with a limit error: for host functions that enforce a limit of
     /// their own (e.g. a store quota). The returned error stops the script, and the run is
     /// reported as [`ScriptError::LimitExceeded`](crate::ScriptError::LimitExceeded) with
