@@ -225,7 +225,7 @@ fn assert_invalid_params(outcome: Result<Value, RpcError>, what: &str) -> String
 async fn an_expired_challenge_is_refused() {
     let circle = TestCircle::start(CircleSettings {
         challenge_ttl: Duration::from_millis(300),
-        ..CircleSettings::new("short-lived")
+        ..support::settings("short-lived")
     })
     .await;
     let key = SecretKey::generate();
@@ -634,9 +634,9 @@ async fn the_generated_client_sees_authentication_failed_with_a_reason() {
         .await
         .expect_err("replay refused");
     match error {
-        rpc_types::client::CallError::Rpc(rpc_types::AuthenticateError::AuthenticationFailed(
-            data,
-        )) => {
+        rpc_types::client::RequestError::Rpc(
+            rpc_types::AuthenticateError::AuthenticationFailed(data),
+        ) => {
             assert!(data.reason.contains("fetch_nonce"), "{data:?}");
         }
         other => panic!("expected AuthenticationFailed with data, got {other:?}"),

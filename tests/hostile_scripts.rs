@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use circles_sandbox::Limits;
 use rpc_server::CircleSettings;
-use rpc_types::client::CallError;
+use rpc_types::client::RequestError;
 use rpc_types::{LimitName, PlayError, PlayParams};
 use support::{Client, TestCircle};
 
@@ -20,13 +20,16 @@ async fn open_circle() -> TestCircle {
 /// An anonymous-access circle with two workers and a short time limit.
 async fn open_circle_with(limits: Limits) -> TestCircle {
     TestCircle::start(CircleSettings {
-        require_auth: false,
+        access: rpc_server::AccessPolicy {
+            access: rpc_server::Access::OPEN,
+            ..Default::default()
+        },
         limits: Limits {
             max_time_ms: TIME_LIMIT_MS,
             workers: 2,
             ..limits
         },
-        ..CircleSettings::new("hostile")
+        ..support::settings("hostile")
     })
     .await
 }
@@ -41,7 +44,7 @@ fn play(script: impl Into<String>) -> PlayParams {
 async fn refused(client: &Client, script: String) -> PlayError {
     let started = Instant::now();
     let error = match client.play(play(script.clone())).await {
-        Err(CallError::Rpc(error)) => error,
+        Err(RequestError::Rpc(error)) => error,
         other => panic!("{script:.60}: expected an error, got {other:?}"),
     };
     let elapsed = started.elapsed();
@@ -141,7 +144,7 @@ async fn eval_is_disabled() {
     let circle = open_circle().await;
     let client = circle.connect().await;
     match client.play(play(r#"eval("40 + 2")"#)).await {
-        Err(CallError::Rpc(
+        Err(RequestError::Rpc(
             PlayError::ScriptCompileError(_) | PlayError::ScriptRuntimeError(_),
         )) => {}
         other => panic!("eval must be refused, got {other:?}"),
@@ -170,7 +173,10 @@ async fn a_busy_script_does_not_hold_up_another_connection() {
     );
     let slow = slow.await.expect("slow task");
     assert!(
-        matches!(slow, Err(CallError::Rpc(PlayError::ScriptLimitExceeded(_)))),
+        matches!(
+            slow,
+            Err(RequestError::Rpc(PlayError::ScriptLimitExceeded(_)))
+        ),
         "{slow:?}"
     );
 }

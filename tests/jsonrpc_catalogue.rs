@@ -10,7 +10,7 @@ mod support;
 
 use circles_identity::SecretKey;
 use raw::{RawWs, Received, check_envelope, expect_error};
-use rpc_server::{CircleSettings, ServerSettings};
+use rpc_server::ServerSettings;
 use serde_json::{Value, json};
 use support::{TestCircle, circle};
 
@@ -235,7 +235,7 @@ async fn bad_batches() {
 #[tokio::test]
 async fn batches_over_the_limit_are_refused_as_a_whole() {
     let circle = TestCircle::start_with_limits(
-        CircleSettings::new("batch-limit"),
+        support::settings("batch-limit"),
         ServerSettings {
             max_batch_calls: 4,
             ..Default::default()
@@ -294,7 +294,7 @@ async fn batches_over_the_limit_are_refused_as_a_whole() {
 async fn an_oversized_message_is_refused_and_the_server_keeps_serving() {
     let limit = 4096;
     let circle = TestCircle::start_with_limits(
-        CircleSettings::new("big"),
+        support::settings("big"),
         ServerSettings {
             max_message_bytes: limit,
             ..Default::default()

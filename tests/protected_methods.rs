@@ -144,7 +144,10 @@ async fn the_example_play_runs_once_signed_in() {
 #[tokio::test]
 async fn an_open_circle_runs_anonymous_scripts_with_an_empty_caller() {
     let circle = TestCircle::start(CircleSettings {
-        require_auth: false,
+        access: rpc_server::AccessPolicy {
+            access: rpc_server::Access::OPEN,
+            ..Default::default()
+        },
         ..CircleSettings::new("open")
     })
     .await;

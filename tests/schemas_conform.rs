@@ -403,7 +403,7 @@ async fn an_expired_challenge_conforms() {
     let spec = Spec::load();
     let circle = TestCircle::start(CircleSettings {
         challenge_ttl: Duration::from_millis(300),
-        ..CircleSettings::new("conform-expired")
+        ..support::settings("conform-expired")
     })
     .await;
     let key = SecretKey::generate();
@@ -573,7 +573,7 @@ async fn every_limit_error_conforms() {
     let spec = Spec::load();
     let settings = |id: &str, limits: Limits| CircleSettings {
         limits,
-        ..CircleSettings::new(id)
+        ..support::settings(id)
     };
     let cases = [
         (
@@ -676,4 +676,92 @@ async fn every_limit_error_conforms() {
     let reason = data.as_str().unwrap_or_default();
     assert!(reason.contains("script_size"), "{data}");
     expect_ok(&spec, &mut ws, "play", json!({"script": "1 + 1"})).await;
+}
+
+#[tokio::test]
+async fn call_and_list_functions_results_and_errors_conform() {
+    let spec = Spec::load();
+    let library = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        library.path().join("book.rhai"),
+        "/// Echoes.\nfn echo(a) { a }\nfn fail() { throw \"no\" }\nfn spin() { loop {} }",
+    )
+    .expect("write");
+    std::fs::write(library.path().join("broken.rhai"), "fn (").expect("write");
+    let circle =
+        TestCircle::start_with_library(support::settings("conform-call"), library.path()).await;
+    let mut ws = RawWs::connect(&circle.url()).await;
+    let echo = json!({"module": "book", "function": "echo", "args": [1]});
+    expect_error(&spec, &mut ws, "call", echo.clone(), "Unauthenticated").await;
+    expect_error(
+        &spec,
+        &mut ws,
+        "list_functions",
+        json!({}),
+        "Unauthenticated",
+    )
+    .await;
+    sign_in(&spec, &mut ws, &SecretKey::generate()).await;
+
+    let result = expect_ok(&spec, &mut ws, "call", echo).await;
+    assert_eq!(result["value"], json!(1));
+    let listed = expect_ok(&spec, &mut ws, "list_functions", json!({})).await;
+    assert_eq!(
+        listed["functions"].as_array().map(Vec::len),
+        Some(3),
+        "{listed}"
+    );
+    for (params, key) in [
+        (json!({"module": "book", "function": "nope"}), "NotCallable"),
+        (
+            json!({"module": "book", "function": "echo", "args": []}),
+            "NotCallable",
+        ),
+        (json!({"module": "gone", "function": "echo"}), "NotCallable"),
+        (
+            json!({"module": "broken", "function": "f"}),
+            "ScriptCompileError",
+        ),
+        (
+            json!({"module": "book", "function": "fail"}),
+            "ScriptRuntimeError",
+        ),
+        (
+            json!({"module": "book", "function": "spin"}),
+            "ScriptLimitExceeded",
+        ),
+        (
+            json!({"module": "book", "function": "echo", "args": 1}),
+            "InvalidParams",
+        ),
+        (
+            json!({"module": "book", "function": "bad name"}),
+            "InvalidParams",
+        ),
+    ] {
+        expect_error(&spec, &mut ws, "call", params, key).await;
+    }
+
+    // Forbidden, from a circle whose published functions are for members only.
+    let mut members_only = support::settings("conform-forbidden");
+    members_only.access.access.call = rpc_server::Audience::Members;
+    let circle = TestCircle::start_with_library(members_only, library.path()).await;
+    let mut ws = RawWs::connect(&circle.url()).await;
+    sign_in(&spec, &mut ws, &SecretKey::generate()).await;
+    let data = expect_error(
+        &spec,
+        &mut ws,
+        "call",
+        json!({"module": "book", "function": "echo", "args": [1]}),
+        "Forbidden",
+    )
+    .await;
+    assert_eq!(data["action"], "call", "{data}");
+    expect_error(&spec, &mut ws, "list_functions", json!({}), "Forbidden").await;
+    let mut play_forbidden = support::settings("conform-forbidden-play");
+    play_forbidden.access.access.play = rpc_server::Audience::Members;
+    let circle = TestCircle::start(play_forbidden).await;
+    let mut ws = RawWs::connect(&circle.url()).await;
+    sign_in(&spec, &mut ws, &SecretKey::generate()).await;
+    expect_error(&spec, &mut ws, "play", json!({"script": "1"}), "Forbidden").await;
 }

@@ -9,7 +9,7 @@
 #      wasm-opt, playwright-core). Installs only what is missing.
 #   2. the client: cargo build --release, wasm-bindgen --target web into
 #      console/pkg/, wasm-opt -Oz, and the bundle's size (raw and gzip).
-#   3. a circle started by the launcher (require_auth, a free port on 127.0.0.1,
+#   3. a circle started by the launcher (sign-in required, any signed-in caller may play, a free port on 127.0.0.1,
 #      a temp data folder) that also serves the console; stopped on exit.
 #   4. the wasm-bindgen-test tests (rpc-client/tests/web.rs) in headless Chromium.
 #   5. the console's end-to-end test (tools/console-e2e.mjs, playwright-core).
@@ -255,7 +255,8 @@ SERVER_LOG="$WORLD/launcher.log"
 mkdir -p "$WORLD/scripts"
 # Port 0: the launcher binds a free port itself and shows it in its table.
 cat >"$WORLD/circles.json" <<JSON
-[{ "id": "browser", "port": 0, "db_path": "data", "rhai_path": "scripts" }]
+[{ "id": "browser", "port": 0, "db_path": "data", "rhai_path": "scripts",
+   "access": { "play": "signed_in" } }]
 JSON
 "${CARGO_TARGET_DIR:-$ROOT/target}/debug/launcher" --config "$WORLD/circles.json" \
     --console-dir "$ROOT/console" >"$SERVER_OUT" 2>"$SERVER_LOG" &

@@ -3,7 +3,9 @@
 
 use std::io::{self, Write};
 
-use rpc_client::{AuthenticateError, Error, PlayError, ScriptErrorData};
+use rpc_client::{
+    AuthenticateError, CallError, Error, ListFunctionsError, PlayError, ScriptErrorData,
+};
 use serde_json::{Value, json};
 
 /// The exit codes, each with what it means (the `--help` table is made from these).
@@ -32,15 +34,19 @@ impl Exit {
     fn meaning(self) -> &'static str {
         match self {
             Exit::Internal => "output could not be written, or the runtime could not start",
-            Exit::Usage => "usage: invalid arguments, or the script file / stdin cannot be read",
+            Exit::Usage => {
+                "usage: invalid arguments (a module or function name, JSON arguments), or the \
+                 script file / stdin cannot be read"
+            }
             Exit::Transport => "cannot connect to the circle, or the connection failed",
             Exit::Auth => {
-                "authentication refused (AuthenticationFailed, Unauthenticated), wrong circle \
-                 key (--expect-circle-key), malformed challenge"
+                "authentication or authorization refused (AuthenticationFailed, \
+                 Unauthenticated, Forbidden), wrong circle key (--expect-circle-key), \
+                 malformed challenge"
             }
             Exit::Script => {
                 "script error: ScriptCompileError, ScriptRuntimeError, ScriptLimitExceeded, \
-                 or the script refused as too large (InvalidParams)"
+                 NotCallable, or the script or arguments refused (InvalidParams)"
             }
             Exit::Rpc => "any other JSON-RPC error",
             Exit::Key => "key problem: key file unreadable, malformed or already existing",
@@ -154,7 +160,11 @@ fn client_exit(error: &Error) -> Exit {
     match error {
         Error::Connect { .. } | Error::Transport(_) => Exit::Transport,
         Error::Authenticate(AuthenticateError::AuthenticationFailed(_))
-        | Error::Play(PlayError::Unauthenticated)
+        | Error::Play(PlayError::Unauthenticated | PlayError::Forbidden(_))
+        | Error::Call(CallError::Unauthenticated | CallError::Forbidden(_))
+        | Error::ListFunctions(
+            ListFunctionsError::Unauthenticated | ListFunctionsError::Forbidden(_),
+        )
         | Error::WrongCircleKey { .. }
         | Error::WrongCallerKey { .. }
         | Error::BadChallenge(_) => Exit::Auth,
@@ -163,8 +173,20 @@ fn client_exit(error: &Error) -> Exit {
             | PlayError::ScriptRuntimeError(_)
             | PlayError::ScriptLimitExceeded(_)
             | PlayError::InvalidParams(_),
+        )
+        | Error::Call(
+            CallError::ScriptCompileError(_)
+            | CallError::ScriptRuntimeError(_)
+            | CallError::ScriptLimitExceeded(_)
+            | CallError::InvalidParams(_)
+            | CallError::NotCallable(_),
         ) => Exit::Script,
+        Error::InvalidName { .. } => Exit::Usage,
         Error::Play(PlayError::InternalError(_) | PlayError::Other(_))
+        | Error::Call(CallError::InternalError(_) | CallError::Other(_))
+        | Error::ListFunctions(
+            ListFunctionsError::InternalError(_) | ListFunctionsError::Other(_),
+        )
         | Error::Discover(_)
         | Error::FetchNonce(_)
         | Error::Authenticate(_) => Exit::Rpc,
@@ -180,21 +202,35 @@ fn client_line(error: &Error) -> String {
                 data.reason
             )
         }
-        Error::Play(play) => match play {
-            PlayError::Unauthenticated => format!(
-                "the circle requires authentication (unauthenticated, code {code}): \
-                 pass --key FILE or set CIRCLES_KEY"
-            ),
-            PlayError::ScriptCompileError(data) | PlayError::ScriptRuntimeError(data) => {
-                script_error_line(&error.message(), code, data)
-            }
-            PlayError::ScriptLimitExceeded(data) => format!(
-                "script limit exceeded: {} (code {code}): {}",
-                data.limit, data.message
-            ),
-            PlayError::InvalidParams(reason) => format!("script refused (code {code}): {reason}"),
-            PlayError::InternalError(_) | PlayError::Other(_) => format!("play failed: {play}"),
-        },
+        Error::Play(PlayError::Unauthenticated)
+        | Error::Call(CallError::Unauthenticated)
+        | Error::ListFunctions(ListFunctionsError::Unauthenticated) => format!(
+            "the circle requires you to sign in for this (unauthenticated, code {code}): \
+             pass --key FILE or set CIRCLES_KEY"
+        ),
+        Error::Play(PlayError::Forbidden(data))
+        | Error::Call(CallError::Forbidden(data))
+        | Error::ListFunctions(ListFunctionsError::Forbidden(data)) => format!(
+            "refused by the circle's access policy (forbidden, code {code}): {}",
+            data.reason
+        ),
+        Error::Play(PlayError::ScriptCompileError(data) | PlayError::ScriptRuntimeError(data))
+        | Error::Call(CallError::ScriptCompileError(data) | CallError::ScriptRuntimeError(data)) => {
+            script_error_line(&error.message(), code, data)
+        }
+        Error::Play(PlayError::ScriptLimitExceeded(data))
+        | Error::Call(CallError::ScriptLimitExceeded(data)) => format!(
+            "script limit exceeded: {} (code {code}): {}",
+            data.limit, data.message
+        ),
+        Error::Play(PlayError::InvalidParams(reason))
+        | Error::Call(CallError::InvalidParams(reason)) => {
+            format!("refused as invalid params (code {code}): {reason}")
+        }
+        Error::Call(CallError::NotCallable(data)) => format!(
+            "{}::{} is not callable (code {code}): {}",
+            data.module, data.function, data.message
+        ),
         other => other.to_string(),
     }
 }

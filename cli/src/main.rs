@@ -4,6 +4,9 @@
 //! circles keygen [--out FILE] [--json]
 //! circles play --url ws://HOST:PORT [--key FILE] [--expect-circle-key HEX] [--json]
 //!              ('SCRIPT' | -f FILE.rhai | -f -)
+//! circles call --url ws://HOST:PORT [--key FILE] [--expect-circle-key HEX] [--json]
+//!              MODULE FUNCTION ['[ARGS_JSON…]']
+//! circles functions --url ws://HOST:PORT [--key FILE] [--expect-circle-key HEX] [--json]
 //! circles discover --url ws://HOST:PORT [--json]
 //! ```
 //!
@@ -16,6 +19,10 @@
 //!   the script, prints each log line on stderr as `[log] LINE` and the script's `output` on
 //!   stdout. `--json` prints the whole result `{output, value, logs}` on stdout instead.
 //!   `--url` defaults to `$CIRCLES_URL`, `--key` to `$CIRCLES_KEY`.
+//! - `call` runs a function the circle's script library publishes, with the arguments given
+//!   as a JSON array (`'["hello"]'`; none by default), and prints like `play`.
+//! - `functions` lists the published functions: `module::name(params)` and the first line of
+//!   the doc comment; `--json` prints them all.
 //! - `discover` prints the circle's API (title, version, methods) or, with `--json`, its whole
 //!   OpenRPC document.
 //!
@@ -40,7 +47,7 @@ use std::process::ExitCode;
 
 use clap::error::ErrorKind;
 use clap::{ArgGroup, Args, CommandFactory, Parser, Subcommand};
-use rpc_client::{PlayResult, PublicKey, SecretKey};
+use rpc_client::{PlayResult, PublicKey, PublishedFunction, SecretKey};
 use serde_json::{Value, json};
 
 use crate::failure::{Exit, Failure};
@@ -73,6 +80,10 @@ enum Command {
     Keygen(KeygenArgs),
     /// Run a Rhai script in a circle
     Play(PlayArgs),
+    /// Call a function the circle's script library publishes
+    Call(CallArgs),
+    /// List the functions the circle's script library publishes
+    Functions(ConnectArgs),
     /// Show a circle's API (its OpenRPC document)
     Discover(DiscoverArgs),
 }
@@ -85,21 +96,46 @@ struct KeygenArgs {
     out: Option<PathBuf>,
 }
 
+/// Where to connect, and as whom.
 #[derive(Debug, Args)]
-#[command(group(ArgGroup::new("source").required(true).args(["script", "file"])))]
-struct PlayArgs {
+struct ConnectArgs {
     /// The circle's WebSocket URL
     #[arg(long, env = "CIRCLES_URL", value_name = "URL")]
     url: String,
 
     /// Sign in with the secret key in this file (from `circles keygen --out`); without it the
-    /// script runs anonymously, which only circles without require_auth allow
+    /// call is anonymous, which only circles whose access policy allows `anyone` accept
     #[arg(long, env = "CIRCLES_KEY", value_name = "FILE")]
     key: Option<PathBuf>,
 
     /// Refuse to sign in unless the circle's public key is this one (SEC1 hex); needs --key
     #[arg(long, value_name = "HEX")]
     expect_circle_key: Option<PublicKey>,
+}
+
+#[derive(Debug, Args)]
+struct CallArgs {
+    #[command(flatten)]
+    connect: ConnectArgs,
+
+    /// The module of the circle's script library (`guestbook`, `sub/util`)
+    #[arg(value_name = "MODULE")]
+    module: String,
+
+    /// The function
+    #[arg(value_name = "FUNCTION")]
+    function: String,
+
+    /// The arguments as a JSON array, e.g. '["hello", 3]' (default: none)
+    #[arg(value_name = "ARGS_JSON")]
+    args: Option<String>,
+}
+
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("source").required(true).args(["script", "file"])))]
+struct PlayArgs {
+    #[command(flatten)]
+    connect: ConnectArgs,
 
     /// Read the script from this file (`-` for stdin)
     #[arg(short = 'f', long = "file", value_name = "FILE")]
@@ -119,7 +155,13 @@ struct DiscoverArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Command::Play(args) = &cli.command
+    let connect = match &cli.command {
+        Command::Play(args) => Some(&args.connect),
+        Command::Call(args) => Some(&args.connect),
+        Command::Functions(args) => Some(args),
+        Command::Keygen(_) | Command::Discover(_) => None,
+    };
+    if let Some(args) = connect
         && args.expect_circle_key.is_some()
         && args.key.is_none()
     {
@@ -145,15 +187,30 @@ fn run(command: Command, json: bool) -> Result<(), Failure> {
         Command::Keygen(args) => keygen(&args, json),
         Command::Play(args) => {
             // Everything local first: a bad key file or script fails before connecting.
-            let key = args.key.as_deref().map(load_key).transpose()?;
+            let key = args.connect.key.as_deref().map(load_key).transpose()?;
             let script = read_script(&args)?;
-            let result = block_on(play(
-                &args.url,
-                key.as_ref(),
-                args.expect_circle_key.as_ref(),
-                &script,
-            ))??;
+            let result = block_on(async {
+                let circle = connect(&args.connect, key.as_ref()).await?;
+                Ok::<_, Failure>(circle.play(&script).await?)
+            })??;
             print_play_result(&result, json)
+        }
+        Command::Call(args) => {
+            let key = args.connect.key.as_deref().map(load_key).transpose()?;
+            let call_args = parse_call_args(args.args.as_deref())?;
+            let result = block_on(async {
+                let circle = connect(&args.connect, key.as_ref()).await?;
+                Ok::<_, Failure>(circle.call(&args.module, &args.function, call_args).await?)
+            })??;
+            print_play_result(&result, json)
+        }
+        Command::Functions(args) => {
+            let key = args.key.as_deref().map(load_key).transpose()?;
+            let functions = block_on(async {
+                let circle = connect(&args, key.as_ref()).await?;
+                Ok::<_, Failure>(circle.list_functions().await?)
+            })??;
+            print_functions(&functions, json)
         }
         Command::Discover(args) => {
             let document = block_on(discover(&args.url))??;
@@ -171,17 +228,34 @@ fn block_on<F: Future>(future: F) -> Result<F::Output, Failure> {
     Ok(runtime.block_on(future))
 }
 
-async fn play(
-    url: &str,
+/// Connects to the circle and, with a key, signs in (checking the circle key if asked to).
+async fn connect(
+    args: &ConnectArgs,
     key: Option<&SecretKey>,
-    expect_circle_key: Option<&PublicKey>,
-    script: &str,
-) -> Result<PlayResult, Failure> {
-    let circle = rpc_client::connect(url).await?;
+) -> Result<rpc_client::CircleClient<rpc_client::Transport>, Failure> {
+    let circle = rpc_client::connect(&args.url).await?;
     if let Some(key) = key {
-        circle.authenticate(key, expect_circle_key).await?;
+        circle
+            .authenticate(key, args.expect_circle_key.as_ref())
+            .await?;
     }
-    Ok(circle.play(script).await?)
+    Ok(circle)
+}
+
+/// `call`'s arguments: a JSON array (none when absent).
+fn parse_call_args(text: Option<&str>) -> Result<Vec<Value>, Failure> {
+    let Some(text) = text else {
+        return Ok(Vec::new());
+    };
+    match serde_json::from_str::<Value>(text) {
+        Ok(Value::Array(args)) => Ok(args),
+        Ok(other) => Err(Failure::Input(format!(
+            "ARGS_JSON must be a JSON array of the arguments, e.g. '[{other}]', not {other}"
+        ))),
+        Err(error) => Err(Failure::Input(format!(
+            "ARGS_JSON is not JSON ({error}): give the arguments as a JSON array, e.g. '[\"hello\", 3]'"
+        ))),
+    }
 }
 
 async fn discover(url: &str) -> Result<Value, Failure> {
@@ -284,6 +358,29 @@ fn print_play_result(result: &PlayResult, json: bool) -> Result<(), Failure> {
         "\n"
     };
     write_stdout(&format!("{}{newline}", result.output))
+}
+
+fn print_functions(functions: &[PublishedFunction], json: bool) -> Result<(), Failure> {
+    if json {
+        let value =
+            serde_json::to_value(functions).map_err(|error| Failure::Output(error.into()))?;
+        return write_stdout(&format!("{value:#}\n"));
+    }
+    if functions.is_empty() {
+        return write_stdout("(this circle publishes no functions)\n");
+    }
+    let signatures: Vec<String> = functions
+        .iter()
+        .map(|f| format!("{}::{}({})", *f.module, *f.name, f.params.join(", ")))
+        .collect();
+    let width = signatures.iter().map(String::len).max().unwrap_or(0);
+    let mut out = String::new();
+    for (signature, function) in signatures.iter().zip(functions) {
+        let summary = function.doc.lines().next().unwrap_or("");
+        out.push_str(format!("{signature:<width$}  {summary}").trim_end());
+        out.push('\n');
+    }
+    write_stdout(&out)
 }
 
 fn print_discover(document: &Value, json: bool) -> Result<(), Failure> {

@@ -21,6 +21,19 @@ struct TestCircle {
 
 impl TestCircle {
     fn start(require_auth: bool) -> TestCircle {
+        let access = if require_auth {
+            rpc_server::Access {
+                play: rpc_server::Audience::SignedIn,
+                call: rpc_server::Audience::SignedIn,
+            }
+        } else {
+            rpc_server::Access::OPEN
+        };
+        Self::start_with(access, None)
+    }
+
+    /// A circle with `access` and, when given, the script library `library`.
+    fn start_with(access: rpc_server::Access, library: Option<&Path>) -> TestCircle {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
@@ -28,9 +41,15 @@ impl TestCircle {
             .expect("runtime");
         let key = SecretKey::generate();
         let mut settings = CircleSettings::new("cli-test");
-        settings.require_auth = require_auth;
+        settings.access.access = access;
+        let library = library
+            .map(|path| circles_sandbox::ScriptLibrary::new(path).expect("a script library"));
         let server = runtime.block_on(async {
-            let circle = Circle::new(settings, &key).expect("valid circle settings");
+            let circle = Circle::with_sandbox(settings, &key, |sandbox| match library {
+                Some(library) => sandbox.script_library(library),
+                None => sandbox,
+            })
+            .expect("valid circle settings");
             rpc_server::start(
                 SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
                 circle,
@@ -568,7 +587,7 @@ fn help_documents_the_exit_codes() {
     let text = stdout(&output);
     for line in [
         "3  cannot connect",
-        "4  authentication refused",
+        "4  authentication or authorization refused",
         "5  script error",
         "7  key problem",
     ] {
@@ -640,4 +659,89 @@ fn a_closed_stdout_pipe_is_not_a_failure() {
             stderr(&output)
         );
     }
+}
+
+/// `call` and `functions` against a circle whose library has `book.rhai`; its play is for
+/// members only (nobody), its published functions for anyone signed in.
+#[test]
+fn call_runs_published_functions_and_functions_lists_them() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let library = dir.path().join("lib");
+    std::fs::create_dir(&library).expect("mkdir");
+    std::fs::write(
+        library.join("book.rhai"),
+        "/// Greets you.\nfn greet(name) { print(`greeting ${name}`); `hello ${name}` }\nfn two(a, b) { a + b }",
+    )
+    .expect("write");
+    let circle = TestCircle::start_with(
+        rpc_server::Access {
+            play: rpc_server::Audience::Members,
+            call: rpc_server::Audience::SignedIn,
+        },
+        Some(&library),
+    );
+    let (_, key) = key_file(dir.path());
+    let base = ["--url", &circle.url(), "--key", path_str(&key)];
+    let with = |args: &[&str]| -> Vec<String> {
+        let mut all: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+        all.extend(base.iter().map(|a| (*a).to_owned()));
+        all
+    };
+    let run = |args: Vec<String>| {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        circles(&args, None)
+    };
+
+    let output = run(with(&["call", "book", "greet", r#"["bob"]"#]));
+    assert_exit(&output, 0);
+    assert_eq!(stdout(&output), "hello bob\n");
+    assert!(
+        stderr(&output).contains("[log] greeting bob"),
+        "{}",
+        stderr(&output)
+    );
+
+    let output = run(with(&["call", "--json", "book", "two", "[1, 2]"]));
+    assert_exit(&output, 0);
+    assert_eq!(json_stdout(&output)["value"], 3);
+
+    // Not callable: exit 5, the problem in words.
+    let output = run(with(&["call", "book", "two", "[1]"]));
+    assert_exit(&output, 5);
+    assert!(
+        stderr(&output).contains("book::two is not callable"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(
+        stderr(&output).contains("takes 2 arguments, not 1"),
+        "{}",
+        stderr(&output)
+    );
+    // Arguments that are not a JSON array: a usage error, before connecting.
+    for bad in ["bob", r#""bob""#] {
+        let output = run(with(&["call", "book", "greet", bad]));
+        assert_exit(&output, 2);
+        assert!(stderr(&output).contains("ARGS_JSON"), "{}", stderr(&output));
+    }
+    // A name the spec refuses: a usage error too.
+    let output = run(with(&["call", "book", "two words"]));
+    assert_exit(&output, 2);
+    // play is for members only: forbidden, exit 4.
+    let output = run(with(&["play", "40 + 2"]));
+    assert_exit(&output, 4);
+    assert!(stderr(&output).contains("forbidden"), "{}", stderr(&output));
+
+    let output = run(with(&["functions"]));
+    assert_exit(&output, 0);
+    assert_eq!(
+        stdout(&output),
+        "book::greet(name)  Greets you.\nbook::two(a, b)\n"
+    );
+    let output = run(with(&["functions", "--json"]));
+    assert_exit(&output, 0);
+    assert_eq!(
+        json_stdout(&output)[0]["params"],
+        serde_json::json!(["name"])
+    );
 }

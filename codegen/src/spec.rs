@@ -661,7 +661,7 @@ fn resolve_errors(
 const RESERVED_METHOD_NAMES: &[&str] = &["new", "inner", "into_inner", "rpc_discover"];
 
 /// Names the generated server and client modules define for themselves.
-const RESERVED_TYPE_NAMES: &[&str] = &["Api", "ApiClient", "CallContext", "CallError"];
+const RESERVED_TYPE_NAMES: &[&str] = &["Api", "ApiClient", "CallContext", "RequestError"];
 
 /// The error enum of `rpc.discover`.
 pub const DISCOVER_ERROR: &str = "RpcDiscoverError";

@@ -452,6 +452,9 @@ fn odd_schemas_never_panic() {
             outcomes += 1;
         }
         for method in 1..real["methods"].as_array().expect("methods").len() {
+            if real["methods"][method]["params"][0].is_null() {
+                continue; // a method without params
+            }
             let mut spec = real.clone();
             spec["methods"][method]["params"][0]["schema"] = value.clone();
             let text = spec.to_string();

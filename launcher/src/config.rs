@@ -29,10 +29,17 @@ pub struct CircleConfig {
     /// Address to listen on (default 127.0.0.1).
     #[serde(default = "default_host")]
     pub host: IpAddr,
-    /// Whether `play` needs an authenticated caller (default true). When false, anonymous
-    /// callers run scripts with `CALLER_PUBLIC_KEY` = "".
-    #[serde(default = "default_true")]
-    pub require_auth: bool,
+    /// The circle's members: public keys (SEC1 hex) that `access` may give more rights.
+    /// Scripts and published functions see whether their caller is one
+    /// (`CALLER_IS_MEMBER`, `caller_is_member()`).
+    #[serde(default)]
+    #[schemars(with = "Vec<MemberKey>")]
+    pub members: Vec<circles_identity::PublicKey>,
+    /// Who may run scripts of their own (`play`: default `members`) and call the published
+    /// functions of the script library (`call`, `list_functions`: default `signed_in`); each
+    /// `members`, `signed_in` or `anyone` (anonymous callers too).
+    #[serde(default)]
+    pub access: rpc_server::Access,
     /// Lifetime of a `fetch_nonce` challenge in seconds (default 300).
     #[serde(default = "default_challenge_ttl_secs")]
     #[schemars(range(min = 1, max = 86400))]
@@ -43,11 +50,17 @@ pub struct CircleConfig {
     /// The server: transport limits and allowed web origins (each optional; see the README).
     #[serde(default)]
     pub server: rpc_server::ServerSettings,
+    /// The store: quotas per author and per circle, and the bytes one listing may return
+    /// (each optional; see the README).
+    #[serde(default)]
+    pub store: circles_store::StoreLimits,
 }
 
-fn default_true() -> bool {
-    true
-}
+/// A member's public key, for the schema: SEC1 hex, 33 or 65 bytes, optional `0x`.
+#[derive(JsonSchema)]
+#[schemars(regex(pattern = r"^(0[xX])?([0-9a-fA-F]{66}|[0-9a-fA-F]{130})$"))]
+#[allow(dead_code)] // only its schema is used
+struct MemberKey(String);
 
 fn default_challenge_ttl_secs() -> u64 {
     rpc_server::CircleSettings::DEFAULT_CHALLENGE_TTL.as_secs()
@@ -78,7 +91,20 @@ pub fn load(path: &Path) -> Result<Vec<CircleConfig>, ConfigError> {
     )
     .map_err(|error| {
         let at = error.path().to_string();
-        ConfigError::invalid(&file, if at == "." { "" } else { &at }, error.inner())
+        let at = if at == "." { "" } else { &at };
+        match error.inner().to_string() {
+            replaced if replaced.starts_with("unknown field `require_auth`") => {
+                ConfigError::invalid(
+                    &file,
+                    at,
+                    "`require_auth` was replaced by `access` and `members`: for what \
+                 `\"require_auth\": false` did, write `\"access\": {\"play\": \"anyone\", \
+                 \"call\": \"anyone\"}`; `true` is now the default for calls, and `play` is \
+                 for members only unless `access.play` says otherwise",
+                )
+            }
+            _ => ConfigError::invalid(&file, at, error.inner()),
+        }
     })?;
     let base = path.parent().unwrap_or(Path::new(""));
     for circle in &mut circles {

@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod error;
+pub mod members;
 pub mod start;
 pub mod validate;
 

@@ -7,20 +7,33 @@ use clap::{Parser, Subcommand};
 use launcher::{ConfigError, exit};
 use rpc_server::ConsoleDir;
 
+/// Counts what each thread allocates, so that every circle's sandbox can hold each script run
+/// to its memory budget (`limits.max_memory_bytes`); without it the budget is not enforced.
+#[global_allocator]
+static ALLOCATOR: circles_sandbox::alloc::CountingAllocator =
+    circles_sandbox::alloc::CountingAllocator;
+
 const FORMAT_HELP: &str = "\
 circles.json is a JSON array with one object per circle:
 
   [
     { \"id\": \"alice\", \"port\": 9101, \"db_path\": \"data/alice\", \"rhai_path\": \"scripts/alice\" },
     { \"id\": \"bob\",   \"port\": 9102, \"db_path\": \"data/bob\",   \"rhai_path\": \"scripts/bob\",
-      \"require_auth\": false, \"limits\": { \"max_time_ms\": 500 } }
+      \"members\": [\"02…your public key…\"], \"access\": { \"play\": \"members\", \"call\": \"anyone\" },
+      \"limits\": { \"max_time_ms\": 500 } }
   ]
 
 Required: id (unique, a-z 0-9 -), port (unique; 0 for any free port, chosen at start and
 shown in the table), db_path (unique data directory, created if missing: identity.key and
 store.redb live there), rhai_path (existing folder of .rhai scripts that `import` may load).
-Optional: host (127.0.0.1), require_auth (true), challenge_ttl_secs (300), limits {…}
-(script sandbox), server {…} (transport limits).
+Optional: host (127.0.0.1), members ([], public keys), access {play, call} (who may run
+scripts of their own and who may call the published functions of the script library: each
+members, signed_in or anyone; default play members, call signed_in), challenge_ttl_secs
+(300), limits {…} (script sandbox), server {…} (connection limits, timeouts, allowed web
+origins), store {…} (store quotas and listings: max_bytes 1 GiB and max_entries 1 000 000
+per circle, max_bytes_per_author 16 MiB and max_entries_per_author 10 000 per caller,
+max_list_bytes 4 MiB per store::list call; a write over a quota fails with the limit error
+store_quota).
 Relative paths are taken from the config file's folder. circles.schema.json is the full
 JSON Schema; the README lists every limit and its default.
 
@@ -60,6 +73,14 @@ enum Command {
     },
     /// Prints the JSON Schema of circles.json (the committed circles.schema.json).
     Schema,
+    /// Makes a public key a member of a circle of the config file (--config), e.g. your
+    /// own key from `circles keygen`; restart the launcher for it to take effect.
+    AddMember {
+        /// The circle's id.
+        circle: String,
+        /// The public key (SEC1 hex).
+        key: String,
+    },
 }
 
 #[tokio::main]
@@ -78,6 +99,7 @@ async fn main() -> ExitCode {
             println!("{:#}", launcher::schema());
             ExitCode::SUCCESS
         }
+        Some(Command::AddMember { circle, key }) => add_member(&cli.config, &circle, &key),
         None => run(&cli.config, console_dir(&cli)).await,
     }
 }
@@ -102,6 +124,33 @@ fn check(file: &Path) -> ExitCode {
                 file.display(),
                 circles.len(),
                 if circles.len() == 1 { "" } else { "s" }
+            );
+            ExitCode::SUCCESS
+        }
+        Err(errors) => report(&errors),
+    }
+}
+
+fn add_member(config: &Path, circle: &str, key: &str) -> ExitCode {
+    let key = match circles_identity::PublicKey::from_hex(key.trim()) {
+        Ok(key) => key,
+        Err(error) => {
+            eprintln!("launcher: {key:?} is not a public key: {error}");
+            return ExitCode::from(exit::USAGE);
+        }
+    };
+    match launcher::members::add_member(config, circle, &key) {
+        Ok(launcher::members::Added::Added) => {
+            println!(
+                "{}: {key} is now a member of {circle} (restart the launcher for it to take effect)",
+                config.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Ok(launcher::members::Added::AlreadyMember) => {
+            println!(
+                "{}: {key} is a member of {circle} already",
+                config.display()
             );
             ExitCode::SUCCESS
         }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use circles_identity::{KeyFileError, PublicKey, SecretKey};
 use circles_sandbox::{SandboxError, SandboxWorkers, ScriptLibrary};
 use circles_store::{Store, StoreError};
-use rpc_server::{Circle, CircleSettings, ConsoleDir, RunningCircle};
+use rpc_server::{AccessPolicy, Circle, CircleSettings, ConsoleDir, RunningCircle};
 
 use crate::config::CircleConfig;
 
@@ -63,7 +63,7 @@ pub async fn start_circle(
         source,
     })?;
     let key = load_or_create_identity(&config.db_path)?;
-    let store = Store::open(&config.db_path)?;
+    let store = Store::open_with(&config.db_path, config.store.clone())?;
     let our_store = store.clone();
     let library = ScriptLibrary::new(&config.rhai_path)
         .map_err(|source| StartError::Library {
@@ -73,14 +73,17 @@ pub async fn start_circle(
         .with_max_script_bytes(config.limits.max_script_bytes);
     let settings = CircleSettings {
         id: config.id.clone(),
-        require_auth: config.require_auth,
+        access: AccessPolicy {
+            members: config.members.iter().copied().collect(),
+            access: config.access.clone(),
+        },
         challenge_ttl: Duration::from_secs(config.challenge_ttl_secs),
         limits: config.limits.clone(),
     };
     let circle = Circle::with_sandbox(settings, &key, |sandbox| {
         sandbox
             .configure(move |engine| circles_store::rhai::register(engine, store))
-            .module_resolver(library)
+            .script_library(library)
     })?;
     let sandbox_workers = circle.sandbox_workers();
     let addr = SocketAddr::new(config.host, config.port);

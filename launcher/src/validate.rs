@@ -64,6 +64,9 @@ fn check_fields(file: &str, i: usize, circle: &CircleConfig, errors: &mut Vec<Co
     if let Err(error) = circle.server.validate() {
         errors.push(ConfigError::invalid(file, &at(i, "server"), error));
     }
+    if let Err(error) = circle.store.validate() {
+        errors.push(ConfigError::invalid(file, &at(i, "store"), error));
+    }
 }
 
 /// Where a circle's directories really are: symlinks in the part that exists already are

@@ -223,7 +223,7 @@ async fn imports_resolve_inside_rhai_path_only() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_overloaded_circle_does_not_stop_the_others() {
     let mut world = World::new(&["busy", "calm"]);
-    world.circles[0]["require_auth"] = json!(false);
+    world.circles[0]["access"] = json!({"play": "anyone", "call": "anyone"});
     world.circles[0]["limits"] = json!({"workers": 1, "queue": 1, "max_time_ms": 3000, "max_operations": 1_000_000_000_000u64});
     let launcher = world.launch();
     let busy = launcher.row("busy").url.clone();
@@ -276,6 +276,26 @@ async fn the_shipped_example_modules_store_and_read_back() {
     let alice = launcher.row("alice").url.clone();
     let bob = launcher.row("bob").url.clone();
 
+    // An attacker tries to take my guestbook entry and my first note before I write them:
+    // the store keeps keys with my `@` segment for me.
+    let attacker = SecretKey::generate();
+    for (url, key) in [
+        (&alice, format!("guestbook/@{}", me.public_key())),
+        (&bob, format!("notes/@{}/0", me.public_key())),
+    ] {
+        let squat = format!(r#"store::set("{key}", "squatted")"#);
+        let refused = play_as(url, &attacker, None, &squat)
+            .await
+            .expect_err("squatting is refused");
+        assert!(
+            matches!(
+                play_error(&refused),
+                Some(PlayError::ScriptRuntimeError(data)) if data.message.contains("is reserved for the caller")
+            ),
+            "{key}: {refused}"
+        );
+    }
+
     let book = r#"import "guestbook" as book; book::sign("hi"); book::read()"#;
     play_as(&alice, &me, None, book)
         .await
@@ -298,6 +318,18 @@ async fn the_shipped_example_modules_store_and_read_back() {
         yours.value,
         json!(["mine"]),
         "a caller sees only its own notes"
+    );
+    let mine = play_as(
+        &bob,
+        &me,
+        None,
+        r#"import "notes" as notes; notes::add("second"); [notes::mine(), store::entry(`notes/@${CALLER_PUBLIC_KEY}/0`).author]"#,
+    )
+    .await
+    .expect("second note");
+    assert_eq!(
+        mine.value,
+        json!([["mine", "second"], me.public_key().to_hex()])
     );
 }
 
@@ -325,7 +357,7 @@ fn the_web_console_is_served_on_each_circle_port() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_lets_a_running_script_finish_then_exits_0() {
     let mut world = World::new(&["alpha"]);
-    world.circles[0]["require_auth"] = json!(false);
+    world.circles[0]["access"] = json!({"play": "anyone", "call": "anyone"});
     world.circles[0]["limits"] = json!({"max_operations": 1_000_000_000u64, "max_time_ms": 5000});
     let launcher = world.launch();
     let url = launcher.row("alpha").url.clone();
@@ -361,7 +393,7 @@ async fn sigterm_lets_a_running_script_finish_then_exits_0() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_signal_stops_at_once() {
     let mut world = World::new(&["alpha"]);
-    world.circles[0]["require_auth"] = json!(false);
+    world.circles[0]["access"] = json!({"play": "anyone", "call": "anyone"});
     world.circles[0]["limits"] =
         json!({"max_operations": 1_000_000_000_000u64, "max_time_ms": 60000});
     let launcher = world.launch();

@@ -140,6 +140,40 @@ fn invalid_limits_are_refused() {
     assert_refused(&world, 4, &["[0].limits", "workers"]);
     let world = world_with(|w| w.circles[1]["server"] = json!({"max_batch_calls": 0}));
     assert_refused(&world, 4, &["[1].server", "max_batch_calls"]);
+    for (server, field) in [
+        (json!({"max_calls_in_flight": 0}), "max_calls_in_flight"),
+        (json!({"max_calls_in_flight": 5000}), "max_calls_in_flight"),
+        (
+            json!({"max_connections_per_ip": 0}),
+            "max_connections_per_ip",
+        ),
+        (json!({"header_timeout_secs": 0}), "header_timeout_secs"),
+        (
+            json!({"header_timeout_secs": 60, "http_timeout_secs": 30}),
+            "http_timeout_secs",
+        ),
+    ] {
+        let world = world_with(|w| w.circles[1]["server"] = server.clone());
+        assert_refused(&world, 4, &["[1].server", field]);
+    }
+    let world = world_with(|w| w.circles[0]["store"] = json!({"max_entries_per_author": 0}));
+    assert_refused(
+        &world,
+        4,
+        &["[0].store", "max_entries_per_author", "at least 1"],
+    );
+    let world = world_with(|w| {
+        w.circles[1]["store"] = json!({"max_bytes": 1000, "max_bytes_per_author": 2000})
+    });
+    assert_refused(
+        &world,
+        4,
+        &["[1].store", "max_bytes_per_author", "over max_bytes (1000)"],
+    );
+    let world = world_with(|w| w.circles[0]["store"] = json!({"max_list_bytes": 1024}));
+    assert_refused(&world, 4, &["[0].store", "max_list_bytes", "largest entry"]);
+    let world = world_with(|w| w.circles[0]["store"] = json!({"max_byts": 1}));
+    assert_refused(&world, 4, &["[0].store.max_byts", "unknown field"]);
 }
 
 #[test]
@@ -209,7 +243,8 @@ fn help_explains_the_config_format() {
     for needle in [
         "db_path",
         "rhai_path",
-        "require_auth",
+        "members",
+        "access",
         "0 for any free port",
         "Exit codes",
         "check",

@@ -25,16 +25,18 @@
 #![allow(clippy::result_large_err)]
 
 pub use circles_identity::{ChallengeMessage, KeyError, PublicKey, SecretKey};
-pub use rpc_types::client::{ApiClient, CallError};
+pub use rpc_types::client::{ApiClient, RequestError};
 pub use rpc_types::error_code;
 pub use rpc_types::{
-    ApiError, AuthenticateError, AuthenticationFailedData, FetchNonceError, LimitExceededData,
-    LimitName, PlayError, PlayResult, RpcDiscoverError, ScriptErrorData,
+    Action, ApiError, Audience, AuthenticateError, AuthenticationFailedData, CallError,
+    FetchNonceError, ForbiddenData, FunctionList, LimitExceededData, LimitName, ListFunctionsError,
+    NotCallableData, NotCallableProblem, PlayError, PlayResult, PublishedFunction,
+    RpcDiscoverError, ScriptErrorData,
 };
 
 use jsonrpsee::core::ClientError;
 use jsonrpsee::core::client::ClientT;
-use rpc_types::{AuthenticateParams, FetchNonceParams, PlayParams};
+use rpc_types::{AuthenticateParams, CallParams, FetchNonceParams, PlayParams};
 
 #[cfg(target_arch = "wasm32")]
 mod wasm_transport;
@@ -61,6 +63,17 @@ pub enum Error {
     Authenticate(AuthenticateError),
     #[error("play failed: {0}")]
     Play(PlayError),
+    #[error("call failed: {0}")]
+    Call(CallError),
+    #[error("list_functions failed: {0}")]
+    ListFunctions(ListFunctionsError),
+    /// A module or function name the spec's schema refuses (checked before sending).
+    #[error("{what} {name:?} is not valid: {reason}")]
+    InvalidName {
+        what: &'static str,
+        name: String,
+        reason: String,
+    },
     /// The circle's challenge is not the text the protocol prescribes.
     #[error("the circle sent a malformed challenge ({0}): refusing to sign it")]
     BadChallenge(circles_identity::ChallengeParseError),
@@ -93,8 +106,8 @@ pub mod client_code {
     pub const WRONG_CIRCLE_KEY: i32 = 1004;
     /// [`Error::WrongCallerKey`](super::Error::WrongCallerKey).
     pub const WRONG_CALLER_KEY: i32 = 1005;
-    /// A value did not fit the spec's schema (no longer arises: keys and
-    /// signatures are typed); kept so that the number is never reused.
+    /// [`Error::InvalidName`](super::Error::InvalidName): a module or function
+    /// name that does not fit the spec's schema; nothing was sent.
     pub const ENCODE: i32 = 1006;
     /// A key given by the caller is not valid hex of a secp256k1 key (only the
     /// web API parses keys from text).
@@ -112,6 +125,9 @@ impl Error {
             Error::FetchNonce(error) => error.code(),
             Error::Authenticate(error) => error.code(),
             Error::Play(error) => error.code(),
+            Error::Call(error) => error.code(),
+            Error::ListFunctions(error) => error.code(),
+            Error::InvalidName { .. } => client_code::ENCODE,
             Error::BadChallenge(_) => client_code::BAD_CHALLENGE,
             Error::WrongCircleKey { .. } => client_code::WRONG_CIRCLE_KEY,
             Error::WrongCallerKey { .. } => client_code::WRONG_CALLER_KEY,
@@ -126,6 +142,8 @@ impl Error {
             Error::FetchNonce(error) => error.message(),
             Error::Authenticate(error) => error.message(),
             Error::Play(error) => error.message(),
+            Error::Call(error) => error.message(),
+            Error::ListFunctions(error) => error.message(),
             other => other.to_string(),
         }
     }
@@ -145,6 +163,11 @@ impl Error {
             Error::FetchNonce(error) => error.data_json(),
             Error::Authenticate(error) => error.data_json(),
             Error::Play(error) => error.data_json(),
+            Error::Call(error) => error.data_json(),
+            Error::ListFunctions(error) => error.data_json(),
+            Error::InvalidName { what, name, reason } => {
+                Some(json!({ "what": what, "name": name, "reason": reason }))
+            }
             Error::BadChallenge(reason) => Some(json!({ "reason": reason.to_string() })),
             Error::WrongCircleKey { expected, got } | Error::WrongCallerKey { expected, got } => {
                 Some(json!({
@@ -156,10 +179,10 @@ impl Error {
     }
 }
 
-fn call_error<E>(error: CallError<E>, typed: impl FnOnce(E) -> Error) -> Error {
+fn call_error<E>(error: RequestError<E>, typed: impl FnOnce(E) -> Error) -> Error {
     match error {
-        CallError::Rpc(error) => typed(error),
-        CallError::Client(error) => Error::Transport(error),
+        RequestError::Rpc(error) => typed(error),
+        RequestError::Client(error) => Error::Transport(error),
     }
 }
 
@@ -228,6 +251,45 @@ impl<C: ClientT> CircleClient<C> {
             .await
             .map_err(|e| call_error(e, Error::Authenticate))?;
         Ok(ours)
+    }
+
+    /// Calls `function` of `module` (a published function of the circle's
+    /// script library) with `args`.
+    pub async fn call(
+        &self,
+        module: &str,
+        function: &str,
+        args: Vec<serde_json::Value>,
+    ) -> Result<PlayResult, Error> {
+        fn invalid(
+            what: &'static str,
+            name: &str,
+        ) -> impl FnOnce(rpc_types::error::ConversionError) -> Error {
+            let name = name.to_owned();
+            move |e| Error::InvalidName {
+                what,
+                name,
+                reason: e.to_string(),
+            }
+        }
+        let params = CallParams {
+            module: module.parse().map_err(invalid("module", module))?,
+            function: function.parse().map_err(invalid("function", function))?,
+            args: Some(args),
+        };
+        self.api
+            .call(params)
+            .await
+            .map_err(|e| call_error(e, Error::Call))
+    }
+
+    /// The functions the circle's script library publishes.
+    pub async fn list_functions(&self) -> Result<Vec<PublishedFunction>, Error> {
+        self.api
+            .list_functions()
+            .await
+            .map(|list| list.functions)
+            .map_err(|e| call_error(e, Error::ListFunctions))
     }
 
     /// Runs `script` in the circle.

@@ -162,6 +162,36 @@ impl WebCircle {
         Ok(to_js(&result))
     }
 
+    /// Calls `function` of `module`, a published function of the circle's script library,
+    /// with `args` (a JS array of JSON values); resolves to `{output, value, logs}`.
+    pub async fn call(
+        &self,
+        module: String,
+        function: String,
+        args: JsValue,
+    ) -> Result<JsValue, JsValue> {
+        let args: Vec<serde_json::Value> = if args.is_undefined() || args.is_null() {
+            Vec::new()
+        } else {
+            serde_wasm_bindgen::from_value(args).map_err(|e| {
+                js_error(
+                    client_code::ENCODE,
+                    &format!("args must be an array of JSON values: {e}"),
+                    None,
+                )
+            })?
+        };
+        let result = self.circle.call(&module, &function, args).await?;
+        Ok(to_js(&result))
+    }
+
+    /// The functions the circle's script library publishes: `[{module, name, params, doc}]`.
+    #[wasm_bindgen(js_name = listFunctions)]
+    pub async fn list_functions(&self) -> Result<JsValue, JsValue> {
+        let functions = self.circle.list_functions().await?;
+        Ok(to_js(&functions))
+    }
+
     /// The circle's OpenRPC document (`rpc.discover`).
     pub async fn discover(&self) -> Result<JsValue, JsValue> {
         let document = self.circle.discover().await?;

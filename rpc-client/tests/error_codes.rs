@@ -7,7 +7,10 @@ use rpc_server::{Circle, CircleSettings, RunningCircle, ServerSettings};
 
 async fn start() -> (RunningCircle, SecretKey) {
     let key = SecretKey::generate();
-    let circle = Circle::new(CircleSettings::new("error-codes"), &key).expect("circle");
+    // Any signed-in caller may play here (by default only members may).
+    let mut settings = CircleSettings::new("error-codes");
+    settings.access.access.play = rpc_server::Audience::SignedIn;
+    let circle = Circle::new(settings, &key).expect("circle");
     let running = rpc_server::start(
         "127.0.0.1:0".parse().expect("addr"),
         circle,

@@ -1,6 +1,6 @@
 //! The client on wasm32, in headless Chromium, against a real circle.
 //!
-//! `tools/wasm.sh` starts a circle (`require_auth: true`) on 127.0.0.1 and
+//! `tools/wasm.sh` starts a circle (sign-in required; any signed-in caller may play) on 127.0.0.1 and
 //! passes its URL at compile time in `CIRCLES_WASM_TEST_URL`, then runs these
 //! with wasm-bindgen-test-runner. They are empty on other targets.
 #![cfg(target_arch = "wasm32")]

@@ -114,7 +114,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let rounds = env_or("BENCH_ROUNDS", 5).max(1);
 
     let mut settings = CircleSettings {
-        require_auth: false,
+        access: rpc_server::AccessPolicy {
+            access: rpc_server::Access::OPEN,
+            ..Default::default()
+        },
         ..CircleSettings::new("bench")
     };
     if let Some(workers) = std::env::var("BENCH_WORKERS")

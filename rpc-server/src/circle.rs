@@ -1,18 +1,22 @@
 //! The circle: this server's implementation of the generated API.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use circles_identity::{ChallengeMessage, PublicKey, SecretKey, verify_personal};
 use circles_sandbox::{
-    Caller, LimitKind, Limits, Sandbox, SandboxBuilder, SandboxError, SandboxWorkers, ScriptError,
+    Caller, LimitKind, Limits, NotCallable, Sandbox, SandboxBuilder, SandboxError, SandboxWorkers,
+    ScriptError,
 };
 use rpc_types::server::{Api, CallContext};
 use rpc_types::{
-    AuthenticateError, AuthenticateParams, AuthenticateResult, AuthenticationFailedData,
-    FetchNonceError, FetchNonceParams, FetchNonceResult, LimitExceededData, LimitName, Nonce,
-    PlayError, PlayParams, PlayResult, ScriptErrorData,
+    AuthenticateError, AuthenticateParams, AuthenticateResult, AuthenticationFailedData, CallError,
+    CallParams, FetchNonceError, FetchNonceParams, FetchNonceResult, ForbiddenData, FunctionList,
+    LimitExceededData, LimitName, ListFunctionsError, Nonce, NotCallableData, NotCallableProblem,
+    PlayError, PlayParams, PlayResult, PublishedFunction, ScriptErrorData,
 };
 
+use crate::access::{AccessPolicy, Action, Audience, Refusal};
 use crate::session::{Challenge, Session};
 
 /// How a circle behaves; everything but `id` has a default.
@@ -20,9 +24,9 @@ use crate::session::{Challenge, Session};
 pub struct CircleSettings {
     /// `[a-z0-9-]+`, unique among the circles.
     pub id: String,
-    /// When true (the default), `play` needs an authenticated connection;
-    /// when false, anonymous callers run scripts with `CALLER_PUBLIC_KEY == ""`.
-    pub require_auth: bool,
+    /// Members, and who may `play` and `call` (default: members play, any
+    /// signed-in caller calls published functions).
+    pub access: AccessPolicy,
     /// How long a `fetch_nonce` challenge stays valid (default 300 s).
     pub challenge_ttl: Duration,
     /// The script sandbox's limits.
@@ -37,7 +41,7 @@ impl CircleSettings {
     pub fn new(id: impl Into<String>) -> Self {
         CircleSettings {
             id: id.into(),
-            require_auth: true,
+            access: AccessPolicy::default(),
             challenge_ttl: Self::DEFAULT_CHALLENGE_TTL,
             limits: Limits::default(),
         }
@@ -48,7 +52,7 @@ impl CircleSettings {
 pub struct Circle {
     settings: CircleSettings,
     public_key: PublicKey,
-    sandbox: Sandbox,
+    sandbox: Arc<Sandbox>,
 }
 
 impl Circle {
@@ -73,7 +77,7 @@ impl Circle {
         Ok(Circle {
             settings,
             public_key,
-            sandbox,
+            sandbox: Arc::new(sandbox),
         })
     }
 
@@ -188,24 +192,160 @@ impl Api for Circle {
     }
 
     async fn play(&self, ctx: CallContext, params: PlayParams) -> Result<PlayResult, PlayError> {
-        let caller = session(&ctx)
-            .map_err(PlayError::InternalError)?
-            .lock()
-            .caller;
-        let caller = match caller {
-            Some(key) => Caller::new(key.to_hex()),
-            None if self.settings.require_auth => return Err(PlayError::Unauthenticated),
-            None => Caller::anonymous(),
-        };
-        match self.sandbox.run(params.script.0, caller).await {
-            Ok(outcome) => Ok(PlayResult {
-                output: outcome.output,
-                value: outcome.value,
-                logs: outcome.logs,
-            }),
-            Err(error) => Err(play_error(error)),
-        }
+        let caller = self
+            .admit(&ctx, Action::Play)
+            .map_err(|refusal| match refusal {
+                Admission::Refused(Refusal::Unauthenticated) => PlayError::Unauthenticated,
+                Admission::Refused(Refusal::Forbidden { allowed, reason }) => {
+                    PlayError::Forbidden(forbidden(rpc_types::Action::Play, allowed, reason))
+                }
+                Admission::Internal(reason) => PlayError::InternalError(reason),
+            })?;
+        let outcome = self.sandbox.run(params.script.0, caller).await;
+        outcome.map(play_result).map_err(play_error)
     }
+
+    async fn call(&self, ctx: CallContext, params: CallParams) -> Result<PlayResult, CallError> {
+        let caller = self
+            .admit(&ctx, Action::Call)
+            .map_err(|refusal| match refusal {
+                Admission::Refused(Refusal::Unauthenticated) => CallError::Unauthenticated,
+                Admission::Refused(Refusal::Forbidden { allowed, reason }) => {
+                    CallError::Forbidden(forbidden(rpc_types::Action::Call, allowed, reason))
+                }
+                Admission::Internal(reason) => CallError::InternalError(reason),
+            })?;
+        let CallParams {
+            module,
+            function,
+            args,
+        } = params;
+        let outcome = self
+            .sandbox
+            .call(
+                module.into(),
+                function.into(),
+                args.unwrap_or_default(),
+                caller,
+            )
+            .await;
+        outcome.map(play_result).map_err(call_error)
+    }
+
+    async fn list_functions(&self, ctx: CallContext) -> Result<FunctionList, ListFunctionsError> {
+        self.admit(&ctx, Action::Call)
+            .map_err(|refusal| match refusal {
+                Admission::Refused(Refusal::Unauthenticated) => ListFunctionsError::Unauthenticated,
+                Admission::Refused(Refusal::Forbidden { allowed, reason }) => {
+                    ListFunctionsError::Forbidden(forbidden(
+                        rpc_types::Action::Call,
+                        allowed,
+                        reason,
+                    ))
+                }
+                Admission::Internal(reason) => ListFunctionsError::InternalError(reason),
+            })?;
+        // Listing compiles the modules not compiled yet: off the async runtime.
+        let sandbox = Arc::clone(&self.sandbox);
+        let listed = tokio::task::spawn_blocking(move || sandbox.published_functions())
+            .await
+            .map_err(|e| ListFunctionsError::InternalError(e.to_string()))?
+            .map_err(|e| ListFunctionsError::InternalError(e.to_string()))?;
+        let functions = listed
+            .into_iter()
+            .filter_map(|f| {
+                // A name the spec's types cannot hold cannot be called either: leave it out.
+                Some(PublishedFunction {
+                    module: f.module.try_into().ok()?,
+                    name: f.name.try_into().ok()?,
+                    params: f.params,
+                    doc: f.doc,
+                })
+            })
+            .collect();
+        Ok(FunctionList { functions })
+    }
+}
+
+/// Why a call was not admitted.
+enum Admission {
+    Refused(Refusal),
+    /// The server was assembled wrongly (no session).
+    Internal(String),
+}
+
+impl Circle {
+    /// The sandbox's caller for this call, if the policy admits it for `action`.
+    fn admit(&self, ctx: &CallContext, action: Action) -> Result<Caller, Admission> {
+        let caller = session(ctx).map_err(Admission::Internal)?.lock().caller;
+        let is_member = self
+            .settings
+            .access
+            .admit(action, caller.as_ref())
+            .map_err(Admission::Refused)?;
+        Ok(match caller {
+            Some(key) => Caller::new(key.to_hex()).member(is_member),
+            None => Caller::anonymous(),
+        })
+    }
+}
+
+fn forbidden(action: rpc_types::Action, allowed: Audience, reason: String) -> ForbiddenData {
+    ForbiddenData {
+        action,
+        allowed: match allowed {
+            Audience::Members => rpc_types::Audience::Members,
+            Audience::SignedIn => rpc_types::Audience::SignedIn,
+            Audience::Anyone => rpc_types::Audience::Anyone,
+        },
+        reason,
+    }
+}
+
+fn play_result(outcome: circles_sandbox::Outcome) -> PlayResult {
+    PlayResult {
+        output: outcome.output,
+        value: outcome.value,
+        logs: outcome.logs,
+    }
+}
+
+/// `call`'s errors: those of `play`, and a function the library does not publish.
+fn call_error(error: ScriptError) -> CallError {
+    let ScriptError::NotCallable {
+        module,
+        function,
+        reason,
+    } = error
+    else {
+        return match play_error(error) {
+            PlayError::InvalidParams(data) => CallError::InvalidParams(data),
+            PlayError::Unauthenticated => CallError::Unauthenticated,
+            PlayError::Forbidden(data) => CallError::Forbidden(data),
+            PlayError::ScriptCompileError(data) => CallError::ScriptCompileError(data),
+            PlayError::ScriptRuntimeError(data) => CallError::ScriptRuntimeError(data),
+            PlayError::ScriptLimitExceeded(data) => CallError::ScriptLimitExceeded(data),
+            PlayError::InternalError(data) => CallError::InternalError(data),
+            PlayError::Other(error) => CallError::Other(error),
+        };
+    };
+    let message = reason.to_string();
+    let (problem, arities) = match reason {
+        NotCallable::NoModule => (NotCallableProblem::NoModule, Vec::new()),
+        NotCallable::NoFunction => (NotCallableProblem::NoFunction, Vec::new()),
+        NotCallable::Arity { expected, .. } => (
+            NotCallableProblem::Arity,
+            expected.into_iter().map(|n| n as u64).collect(),
+        ),
+        NotCallable::BadName(_) => (NotCallableProblem::BadName, Vec::new()),
+    };
+    CallError::NotCallable(NotCallableData {
+        module,
+        function,
+        problem,
+        arities,
+        message,
+    })
 }
 
 /// The one mapping from the sandbox's errors to the wire's.
@@ -233,6 +373,8 @@ fn play_error(error: ScriptError) -> PlayError {
         ScriptError::Panicked { message } => {
             PlayError::InternalError(format!("the script run panicked: {message}"))
         }
+        // `play` runs no published function by name.
+        error @ ScriptError::NotCallable { .. } => PlayError::InternalError(error.to_string()),
     }
 }
 

@@ -1,23 +1,46 @@
 //! The circles server: one jsonrpsee WebSocket server per circle, serving the
 //! API generated from `openrpc.json` (see `rpc-types`).
 
+mod access;
+mod calls;
 mod circle;
+mod close;
 mod config;
+mod connection;
 mod console;
+mod host;
+mod listener;
 mod origin;
 mod session;
+mod upgrade;
+mod websocket;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU32;
+use std::time::Duration;
 
 use jsonrpsee::RpcModule;
-use jsonrpsee::server::middleware::rpc::RpcServiceBuilder;
-use jsonrpsee::server::{Server, ServerHandle};
+use jsonrpsee::server::ServerHandle;
 
+pub use access::{Access, AccessPolicy, Action, Audience, Refusal};
 pub use circle::{Circle, CircleSettings};
+pub use close::{CloseAfterAnswer, CloseAfterAnswerLayer};
 pub use config::{InvalidServerSettings, ServerSettings};
 pub use console::{ConsoleDir, ConsoleLayer, ConsoleService};
-pub use origin::{OriginGuard, OriginLayer};
+pub use host::{HostNameGuard, HostNameLayer};
+pub use origin::{KnownHosts, OriginGuard, OriginLayer};
 pub use session::{Challenge, Session, SessionLayer, SessionService, SessionState};
+
+use connection::Serving;
+use listener::ConnectionLimits;
+use websocket::WebSocketSettings;
+
+/// How long past the challenge lifetime a connection that has not signed in stays open, on
+/// circles that require sign-in: long enough for a client that answers its challenge at the
+/// last moment to get the answer (`AuthenticationFailed`: expired) rather than a closed
+/// connection.
+pub const SIGN_IN_GRACE: Duration = Duration::from_secs(1);
 
 /// Why a circle could not start.
 #[derive(Debug, thiserror::Error)]
@@ -93,7 +116,15 @@ pub async fn start_with_console(
     settings: &ServerSettings,
     console: Option<ConsoleDir>,
 ) -> Result<RunningCircle, StartError> {
-    serve_inner(addr, rpc_module(circle)?, settings, console).await
+    let circle_settings = circle.settings();
+    // Where nothing is open to anonymous callers, a connection that does not sign in has
+    // no business staying.
+    let sign_in_within = circle_settings
+        .access
+        .access
+        .requires_sign_in()
+        .then_some(circle_settings.challenge_ttl.saturating_add(SIGN_IN_GRACE));
+    serve_inner(addr, rpc_module(circle)?, settings, console, sign_in_within).await
 }
 
 /// Serves `module` on `addr` with per-connection sessions and `settings`.
@@ -102,33 +133,50 @@ pub async fn serve<C: Send + Sync + 'static>(
     module: RpcModule<C>,
     settings: &ServerSettings,
 ) -> Result<RunningCircle, StartError> {
-    serve_inner(addr, module, settings, None).await
+    serve_inner(addr, module, settings, None, None).await
 }
 
+/// Listens on `addr` and serves every connection (see the `listener`, `connection` and
+/// `websocket` modules); `sign_in_within`: how long a WebSocket connection may stay without
+/// signing in, on circles that require it.
 async fn serve_inner<C: Send + Sync + 'static>(
     addr: SocketAddr,
     module: RpcModule<C>,
     settings: &ServerSettings,
     console: Option<ConsoleDir>,
+    sign_in_within: Option<Duration>,
 ) -> Result<RunningCircle, StartError> {
     settings.validate()?;
     if let Some(console) = &console {
         tracing::debug!(dir = %console.path().display(), "serving the web console");
     }
-    let server = Server::builder()
-        .set_config(settings.to_server_config())
-        .set_http_middleware(
-            tower::ServiceBuilder::new()
-                .layer(OriginLayer::new(settings.allowed_origins.clone()))
-                .layer(ConsoleLayer::new(console)),
-        )
-        .set_rpc_middleware(RpcServiceBuilder::new().layer(SessionLayer))
-        .build(addr)
+    let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|source| StartError::Bind { addr, source })?;
-    let local_addr = server
+    let local_addr = listener
         .local_addr()
         .map_err(|source| StartError::Bind { addr, source })?;
-    let handle = server.start(module);
+    let known = KnownHosts::new(local_addr, &settings.allowed_origins);
+    let (stop, handle) = jsonrpsee::server::stop_channel();
+    let serving = Arc::new(Serving {
+        limits: ConnectionLimits::new(settings.max_connections, settings.max_connections_per_ip),
+        origins: OriginLayer::new(known.clone()),
+        host_names: HostNameLayer::new(known),
+        console: ConsoleLayer::new(console),
+        methods: module.into(),
+        websocket: Arc::new(WebSocketSettings {
+            max_message_bytes: settings.max_message_bytes as usize,
+            max_calls_in_flight: settings.max_calls_in_flight as usize,
+            max_batch_calls: settings.max_batch_calls,
+            ping_interval: settings.ping_interval(),
+            idle_timeout: settings.idle_timeout(),
+            sign_in_within,
+        }),
+        header_timeout: settings.header_timeout(),
+        http_timeout: settings.http_timeout(),
+        stop: stop.clone(),
+        next_connection: AtomicU32::new(0),
+    });
+    tokio::spawn(listener::accept_loop(listener, serving, stop));
     Ok(RunningCircle { local_addr, handle })
 }

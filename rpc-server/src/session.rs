@@ -1,9 +1,9 @@
 //! Per-connection session state.
 //!
-//! jsonrpsee builds the RPC middleware once per WebSocket connection, so the
-//! [`SessionLayer`] creates one [`Session`] there, and its [`SessionService`]
-//! attaches it to every call (batched ones included) as a request extension. The session lives
-//! exactly as long as its connection: nothing to clean up, no global map that
+//! The server makes one [`Session`] for each WebSocket connection and builds the
+//! connection's RPC middleware with a [`SessionLayer`] holding it; its [`SessionService`]
+//! attaches the session to every call (batched ones included) as a request extension. The
+//! session lives exactly as long as its connection: nothing to clean up, no global map that
 //! grows with connection churn.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -69,6 +69,11 @@ impl Session {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// Whether the connection has signed in (`authenticate` succeeded).
+    pub fn is_signed_in(&self) -> bool {
+        self.lock().caller.is_some()
+    }
+
     /// How many sessions this process holds, across all circles: one per open
     /// connection. For tests and metrics (a count that only grows is a leak).
     pub fn live() -> usize {
@@ -76,10 +81,18 @@ impl Session {
     }
 }
 
-/// Gives each connection its own [`Session`]: jsonrpsee applies the layer
-/// once per connection.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct SessionLayer;
+/// Gives a connection's calls its [`Session`]: the server builds one for each connection.
+#[derive(Clone, Debug, Default)]
+pub struct SessionLayer {
+    session: Session,
+}
+
+impl SessionLayer {
+    /// The layer of the connection whose session is `session`.
+    pub fn new(session: Session) -> Self {
+        SessionLayer { session }
+    }
+}
 
 impl<S> tower::Layer<S> for SessionLayer {
     type Service = SessionService<S>;
@@ -87,7 +100,7 @@ impl<S> tower::Layer<S> for SessionLayer {
     fn layer(&self, inner: S) -> SessionService<S> {
         SessionService {
             inner,
-            session: Session::default(),
+            session: self.session.clone(),
         }
     }
 }

@@ -12,7 +12,7 @@ use rpc_server::{Circle, CircleSettings, ServerSettings};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stopping_the_server_lets_the_running_script_answer_then_the_sandbox_workers_exit() {
     let mut settings = CircleSettings::new("shutdown-test");
-    settings.require_auth = false;
+    settings.access.access = rpc_server::Access::OPEN;
     settings.limits.max_operations = 1_000_000_000;
     settings.limits.max_time_ms = 5_000;
     let circle = Circle::new(settings, &SecretKey::generate()).expect("circle");

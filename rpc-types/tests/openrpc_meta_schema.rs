@@ -21,7 +21,7 @@ const JSON_SCHEMA_TOOLS_ALIAS: &str = "https://meta.json-schema.tools";
 /// The application and standard error codes of the wire contract: protocol.md's
 /// names and messages, with the application codes moved out of the range JSON-RPC
 /// reserves (the issue "One error model, generated from the spec").
-const PROTOCOL_ERRORS: [(&str, i64, &str); 7] = [
+const PROTOCOL_ERRORS: [(&str, i64, &str); 9] = [
     ("InvalidParams", -32602, "Invalid params"),
     ("InternalError", -32603, "Internal error"),
     ("AuthenticationFailed", 2001, "authentication failed"),
@@ -29,10 +29,13 @@ const PROTOCOL_ERRORS: [(&str, i64, &str); 7] = [
     ("ScriptCompileError", 2010, "script compile error"),
     ("ScriptRuntimeError", 2011, "script runtime error"),
     ("ScriptLimitExceeded", 2012, "script limit exceeded"),
+    ("Forbidden", 2003, "forbidden"),
+    ("NotCallable", 2020, "not callable"),
 ];
 
-/// Every method of protocol.md with its by-name params and the errors it lists.
-const PROTOCOL_METHODS: [(&str, &[&str], &[&str]); 4] = [
+/// Every method of protocol.md with its by-name params (`name?` when optional) and the
+/// errors it lists.
+const PROTOCOL_METHODS: [(&str, &[&str], &[&str]); 6] = [
     ("rpc.discover", &[], &["InternalError"]),
     (
         "fetch_nonce",
@@ -50,11 +53,32 @@ const PROTOCOL_METHODS: [(&str, &[&str], &[&str]); 4] = [
         &[
             "InvalidParams",
             "Unauthenticated",
+            "Forbidden",
             "ScriptCompileError",
             "ScriptRuntimeError",
             "ScriptLimitExceeded",
             "InternalError",
         ],
+    ),
+    // The issue "Authorization": published functions.
+    (
+        "call",
+        &["module", "function", "args?"],
+        &[
+            "InvalidParams",
+            "Unauthenticated",
+            "Forbidden",
+            "NotCallable",
+            "ScriptCompileError",
+            "ScriptRuntimeError",
+            "ScriptLimitExceeded",
+            "InternalError",
+        ],
+    ),
+    (
+        "list_functions",
+        &[],
+        &["Unauthenticated", "Forbidden", "InternalError"],
     ),
 ];
 
@@ -232,13 +256,17 @@ fn error_codes_and_methods_are_those_of_the_protocol() {
     for (name, params, method_errors) in PROTOCOL_METHODS {
         let method = methods.iter().find(|m| m["name"] == name).unwrap();
         assert_eq!(method["paramStructure"], "by-name", "{name}");
-        let param_names: Vec<&str> = method["params"]
+        let param_names: Vec<String> = method["params"]
             .as_array()
             .unwrap()
             .iter()
             .map(|p| {
-                assert_eq!(p["required"], true, "{name}: param {p}");
-                p["name"].as_str().unwrap()
+                // Optional params are listed as `name?`.
+                let name = p["name"].as_str().unwrap();
+                match p["required"] == true {
+                    true => name.to_owned(),
+                    false => format!("{name}?"),
+                }
             })
             .collect();
         assert_eq!(param_names, params, "{name}: params");
@@ -268,7 +296,7 @@ fn error_codes_and_methods_are_those_of_the_protocol() {
         })
         .map(|m| m["name"].as_str().unwrap())
         .collect();
-    assert_eq!(protected, ["play"]);
+    assert_eq!(protected, ["play", "call", "list_functions"]);
 }
 
 /// A validator for one content descriptor's schema, its `$ref`s resolved

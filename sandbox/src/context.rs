@@ -12,6 +12,7 @@ use std::time::Instant;
 
 use rhai::{Dynamic, EvalAltResult, ImmutableString, Position};
 
+use crate::alloc;
 use crate::error::LimitKind;
 
 /// The identity a script runs under. Read by host functions; never taken from the script's
@@ -21,6 +22,7 @@ pub struct RunContext {
     pub(crate) circle_id: ImmutableString,
     pub(crate) circle_public_key: ImmutableString,
     pub(crate) caller_public_key: ImmutableString,
+    pub(crate) caller_is_member: bool,
 }
 
 impl RunContext {
@@ -39,6 +41,11 @@ impl RunContext {
         &self.caller_public_key
     }
 
+    /// True when the caller is one of the circle's members.
+    pub fn caller_is_member(&self) -> bool {
+        self.caller_is_member
+    }
+
     /// True when the caller is anonymous (empty public key).
     pub fn is_anonymous(&self) -> bool {
         self.caller_public_key.is_empty()
@@ -53,6 +60,14 @@ impl RunContext {
     /// A copy of the context of the script running on this thread (cheap: shared strings).
     pub fn current() -> Option<RunContext> {
         Self::with_current(Clone::clone)
+    }
+
+    /// The deadline of the run on this thread (`max_time_ms` after it started); `None` when no
+    /// script is running here. The sandbox checks it between operations only, so a host
+    /// function that may work for long (e.g. a store listing) checks it itself and ends the
+    /// run with [`LimitKind::Time`] through [`RunContext::exceed`] once it has passed.
+    pub fn deadline() -> Option<Instant> {
+        DEADLINE.with(Cell::get)
     }
 
     /// Ends the current run with a limit error: for host functions that enforce a limit of
@@ -86,6 +101,9 @@ thread_local! {
     /// The first limit the current run hit; sticky until the run ends.
     static LIMIT: RefCell<Option<(LimitKind, String)>> = const { RefCell::new(None) };
     static DEADLINE: Cell<Option<Instant>> = const { Cell::new(None) };
+    /// The thread's allocation count above which the current run is over its memory budget
+    /// (`i64::MAX` outside a run, or when allocations are not counted).
+    static MEMORY_CEILING: Cell<i64> = const { Cell::new(i64::MAX) };
     static LOGS: RefCell<Logs> = const {
         RefCell::new(Logs { lines: Vec::new(), bytes: 0, max_bytes: 0, truncated: false })
     };
@@ -120,6 +138,23 @@ pub(crate) fn record_limit(limit: LimitKind, message: String) {
     });
 }
 
+/// What a run is unwound with when it hits a limit (see [`end_run`]).
+pub(crate) struct RunEnded;
+
+/// Records `limit` and ends the current run at once, by unwinding out of rhai back to the
+/// worker (which reports the recorded limit).
+///
+/// Unwinding rather than returning an error, because rhai reacts to some errors: when a
+/// printing function fails, it formats the value itself instead, with no size bound, and a
+/// value reached through function pointers can be enormous (or cyclic). An unwind gives no
+/// code between here and the worker a chance to do anything but clean up. rhai is built for
+/// it (its argument guards restore state during an unwind); `resume_unwind` does not call
+/// the panic hook, so nothing is logged.
+pub(crate) fn end_run(limit: LimitKind, message: String) -> ! {
+    record_limit(limit, message);
+    std::panic::resume_unwind(Box::new(RunEnded))
+}
+
 /// True once the current run has hit a limit.
 #[inline]
 pub(crate) fn limit_hit() -> bool {
@@ -137,14 +172,62 @@ pub(crate) fn deadline_passed() -> bool {
     DEADLINE.with(|d| d.get().is_some_and(|deadline| Instant::now() >= deadline))
 }
 
+/// True when the current run has allocated more than its memory budget (net of what it
+/// freed). A thread-local read and a comparison: cheap enough for every operation.
+#[inline]
+pub(crate) fn memory_exceeded() -> bool {
+    MEMORY_CEILING.with(|c| alloc::thread_net_allocated() > c.get())
+}
+
+/// Bytes the current run may still allocate before it is over its budget (`u64::MAX` when
+/// allocations are not counted or no run is in progress).
+pub(crate) fn memory_left() -> u64 {
+    MEMORY_CEILING.with(|c| match c.get() {
+        i64::MAX => u64::MAX,
+        ceiling => {
+            u64::try_from(ceiling.saturating_sub(alloc::thread_net_allocated())).unwrap_or(0)
+        }
+    })
+}
+
+/// The message of the memory limit.
+pub(crate) fn memory_message(max_memory_bytes: u64) -> String {
+    format!("memory limit exceeded: the run holds more than {max_memory_bytes} bytes")
+}
+
+/// Records the memory limit when the current run is over its budget; true if it is.
+pub(crate) fn check_memory(max_memory_bytes: u64) -> bool {
+    let exceeded = memory_exceeded();
+    if exceeded {
+        record_limit(LimitKind::Memory, memory_message(max_memory_bytes));
+    }
+    exceeded
+}
+
 /// Installs a run's context on this thread; dropping it clears everything again.
-pub(crate) struct RunGuard(());
+pub(crate) struct RunGuard {
+    /// The thread's allocation count when the run started.
+    memory_start: i64,
+}
 
 impl RunGuard {
-    pub(crate) fn enter(ctx: RunContext, deadline: Instant, max_log_bytes: usize) -> Self {
+    pub(crate) fn enter(
+        ctx: RunContext,
+        deadline: Instant,
+        max_log_bytes: usize,
+        max_memory_bytes: u64,
+    ) -> Self {
         CONTEXT.with(|c| *c.borrow_mut() = Some(ctx));
         LIMIT.with(|l| *l.borrow_mut() = None);
         DEADLINE.with(|d| d.set(Some(deadline)));
+        let memory_start = alloc::thread_net_allocated();
+        alloc::reset_peak();
+        let ceiling = if alloc::accounting_active() {
+            memory_start.saturating_add(i64::try_from(max_memory_bytes).unwrap_or(i64::MAX))
+        } else {
+            i64::MAX
+        };
+        MEMORY_CEILING.with(|c| c.set(ceiling));
         LOGS.with(|l| {
             let mut l = l.borrow_mut();
             l.lines.clear();
@@ -152,7 +235,14 @@ impl RunGuard {
             l.max_bytes = max_log_bytes;
             l.truncated = false;
         });
-        Self(())
+        Self { memory_start }
+    }
+
+    /// The most the run has held at once so far: its peak allocation count, net of what it
+    /// freed, since it started (0 when allocations are not counted).
+    pub(crate) fn peak_memory(&self) -> u64 {
+        let peak = alloc::thread_peak_allocated().saturating_sub(self.memory_start);
+        u64::try_from(peak).unwrap_or(0)
     }
 
     /// Takes the lines logged so far.
@@ -169,6 +259,7 @@ impl Drop for RunGuard {
             }
         });
         DEADLINE.with(|d| d.set(None));
+        MEMORY_CEILING.with(|c| c.set(i64::MAX));
         LIMIT.with(|l| {
             if let Ok(mut l) = l.try_borrow_mut() {
                 *l = None;

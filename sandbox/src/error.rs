@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use rhai::{EvalAltResult, ImmutableString, LexError, ParseError, ParseErrorType, Position};
+use rhai::{EvalAltResult, LexError, ParseError, ParseErrorType, Position};
 
 /// Which limit a script ran into. [`LimitKind::as_str`] names it as the
 /// configuration does.
@@ -102,12 +102,50 @@ pub enum ScriptError {
         /// A human-readable explanation.
         message: String,
     },
+    /// `call` named a function the script library does not publish (or with another
+    /// number of arguments).
+    #[error("{module}::{function}: {reason}")]
+    NotCallable {
+        /// The module as given.
+        module: String,
+        /// The function as given.
+        function: String,
+        /// What does not match.
+        reason: NotCallable,
+    },
     /// A panic happened while running the script; the worker survived it.
     #[error("internal error while running the script: {message}")]
     Panicked {
         /// The panic's message, if it had one.
         message: String,
     },
+}
+
+/// Why a published function cannot be called as asked.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotCallable {
+    /// No module of that name in the script library.
+    #[error("the circle's script library has no such module")]
+    NoModule,
+    /// The module has no function of that name, or only a `private` one.
+    #[error("the module publishes no function of that name")]
+    NoFunction,
+    /// The function exists, with other numbers of parameters.
+    #[error("takes {} arguments, not {given}", join(expected))]
+    Arity {
+        /// The numbers of parameters it is published with.
+        expected: Vec<usize>,
+        /// The number of arguments given.
+        given: usize,
+    },
+    /// The module or function name is not one `import` or a call could name.
+    #[error("{0}")]
+    BadName(String),
+}
+
+fn join(numbers: &[usize]) -> String {
+    let texts: Vec<String> = numbers.iter().map(usize::to_string).collect();
+    texts.join(" or ")
 }
 
 impl ScriptError {
@@ -132,8 +170,44 @@ fn line_col(pos: Position) -> (usize, usize) {
     (pos.line().unwrap_or(0), pos.position().unwrap_or(0))
 }
 
-/// Token returned by `on_progress` when the wall-clock deadline has passed.
-pub(crate) const TIME_TOKEN: &str = "time limit";
+/// The longest error message kept, in bytes. A thrown value is part of its error's message,
+/// and formatting it shows what rhai's printing functions leave out (function pointers'
+/// curried arguments, captured variables): unbounded, it can be gigabytes.
+pub(crate) const MAX_MESSAGE_BYTES: usize = 4096;
+
+/// `value` as text, cut at [`MAX_MESSAGE_BYTES`] (ending in `…` when cut). Formatting stops
+/// there: nothing past it is produced.
+pub(crate) fn bounded_text(value: &impl fmt::Display) -> String {
+    struct Cut {
+        text: String,
+        cut: bool,
+    }
+    impl fmt::Write for Cut {
+        fn write_str(&mut self, s: &str) -> fmt::Result {
+            let room = MAX_MESSAGE_BYTES.saturating_sub(self.text.len());
+            if s.len() <= room {
+                self.text.push_str(s);
+                return Ok(());
+            }
+            let mut end = room;
+            while !s.is_char_boundary(end) {
+                end -= 1;
+            }
+            self.text.push_str(&s[..end]);
+            self.cut = true;
+            Err(fmt::Error)
+        }
+    }
+    let mut out = Cut {
+        text: String::new(),
+        cut: false,
+    };
+    let _ = fmt::write(&mut out, format_args!("{value}"));
+    if out.cut {
+        out.text.push('…');
+    }
+    out.text
+}
 
 /// Which size limit an `ErrorDataTooLarge`/`LiteralTooLarge` text is about.
 fn size_kind(what: &str) -> LimitKind {
@@ -201,15 +275,6 @@ pub(crate) fn from_eval_error(err: EvalAltResult) -> ScriptError {
             LimitKind::Operations,
             format!("too many operations{}", at()),
         ),
-        EvalAltResult::ErrorTerminated(ref token, ..)
-            if token
-                .read_lock::<ImmutableString>()
-                .as_deref()
-                .map(|s| s.as_str())
-                == Some(TIME_TOKEN) =>
-        {
-            ScriptError::limit_exceeded(LimitKind::Time, format!("time limit exceeded{}", at()))
-        }
         EvalAltResult::ErrorStackOverflow(..) => ScriptError::limit_exceeded(
             LimitKind::CallDepth,
             format!("function calls nested too deeply{}", at()),
@@ -226,7 +291,7 @@ pub(crate) fn from_eval_error(err: EvalAltResult) -> ScriptError {
             from_parse_error(&ParseError(Box::new(perr), ppos))
         }
         other => ScriptError::Runtime {
-            message: other.to_string(),
+            message: bounded_text(&other),
             line,
             column,
         },

@@ -10,7 +10,15 @@
 //! `caller_public_key()`, which read the identity from the run's [`RunContext`] (not from the
 //! scope, which a script can shadow). `print` and `debug` lines go to [`Outcome::logs`].
 //!
-//! Compiled scripts are cached by their text, so a repeated script is parsed only once.
+//! Compiled scripts are cached by their text, so a repeated script is parsed only once; the
+//! cache is bounded by entries and by bytes.
+//!
+//! Each run is held to a memory budget ([`Limits::max_memory_bytes`]): what its worker thread
+//! allocates, net of what it frees, checked at every operation. Allocations are counted by
+//! [`alloc::CountingAllocator`], which the *binary* must install as its global allocator (the
+//! `launcher` does); without it the budget is not enforced ([`Sandbox::memory_stats`] says
+//! which). A limit ends the run at once, by unwinding out of rhai: neither the script nor a
+//! built-in function can react to it.
 //!
 //! [`json`] converts between Rhai values and JSON: leniently for a run's [`Outcome::value`],
 //! strictly for values that are kept and read back (the circle's store).
@@ -29,6 +37,8 @@
 //! # }
 //! ```
 
+pub mod alloc;
+mod builtins;
 mod context;
 mod error;
 pub mod json;
@@ -38,10 +48,11 @@ mod sandbox;
 mod value;
 
 pub use context::RunContext;
-pub use error::{LimitKind, ScriptError};
+pub use error::{LimitKind, NotCallable, ScriptError};
 pub use limits::{InvalidLimits, Limits};
-pub use modules::ScriptLibrary;
+pub use modules::{PublishedFunction, ScriptLibrary};
 pub use rhai;
 pub use sandbox::{
-    CacheStats, Caller, CircleInfo, Outcome, Sandbox, SandboxBuilder, SandboxError, SandboxWorkers,
+    CacheStats, Caller, CircleInfo, MemoryStats, Outcome, Sandbox, SandboxBuilder, SandboxError,
+    SandboxWorkers,
 };

@@ -20,10 +20,12 @@ use serde::{Deserialize, Serialize};
 /// | `max_map_size` | 100 000 | properties of an object map (nested maps counted together) | `map_size` |
 /// | `max_modules` | 16 | modules one run may import, once a module resolver is configured; `0` refuses every import. Without a resolver every import is refused | `modules` |
 /// | `max_script_bytes` | 65 536 | bytes of the script text; checked before anything else | `script_size` (refused before it is compiled) |
+/// | `max_memory_bytes` | 67 108 864 (64 MiB) | memory one run may hold at once: what its worker thread allocates from the start of the run (compiling included) net of what it frees, whatever holds it (values, captured variables, curried function pointers, its result); checked at every operation, so one operation can pass it by what it allocates (copying what the run holds, at most; the built-ins that could allocate more in one call are bounded). Enforced only when the binary installs [`CountingAllocator`](crate::alloc::CountingAllocator) (the `launcher` does); at least 1 MiB, at most 1 TiB | `memory` |
 /// | `max_log_bytes` | 1 048 576 (1 MiB) | bytes kept from `print`/`debug` (each line counts its length + 1); later lines are dropped and one final line `[logs truncated]` is added | (never an error) |
 /// | `workers` | available parallelism | dedicated threads that run this circle's scripts; at most 256 | — |
 /// | `queue` | 256 | runs waiting for a free worker; when full a run is refused at once | `busy` |
 /// | `cache_entries` | 1 024 | compiled scripts kept (keyed by the exact script text) so a repeated script is not parsed again | — |
+/// | `cache_bytes` | 16 777 216 (16 MiB) | memory the compiled-script cache may hold: each script weighs its text plus its compiled form (measured under the [`CountingAllocator`](crate::alloc::CountingAllocator), else estimated at 64 bytes per byte of text), and at least `cache_bytes / cache_entries`; the least used are dropped first, and a script heavier than a quarter of `cache_bytes` is not kept; at most 1 TiB | — |
 ///
 /// Compile-time limits (`max_expr_depth`, literal sizes) are reported as `LimitExceeded` too.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -49,6 +51,9 @@ pub struct Limits {
     pub max_modules: usize,
     /// Maximum bytes of a script's text (default 65 536).
     pub max_script_bytes: usize,
+    /// Maximum bytes one run may hold at once, net of what it freed (default 64 MiB, at
+    /// least 1 MiB). Enforced only under the [`CountingAllocator`](crate::alloc::CountingAllocator).
+    pub max_memory_bytes: u64,
     /// Maximum bytes of captured `print`/`debug` output per run (default 1 MiB).
     pub max_log_bytes: usize,
     /// Worker threads (default: the machine's available parallelism).
@@ -57,6 +62,8 @@ pub struct Limits {
     pub queue: usize,
     /// Compiled scripts kept in the cache (default 1 024).
     pub cache_entries: usize,
+    /// Bytes the compiled-script cache may hold, texts and compiled forms (default 16 MiB).
+    pub cache_bytes: u64,
 }
 
 /// Upper bound for the depth limits: deeper nesting risks the native stack of a worker.
@@ -66,6 +73,10 @@ const MAX_TIME_CAP_MS: u64 = 3_600_000;
 const MAX_SCRIPT_CAP: usize = 16 * 1024 * 1024;
 const MAX_QUEUE_CAP: usize = 1_000_000;
 const MAX_CACHE_CAP: usize = 1_000_000;
+/// Below this a run could not even compile a typical script.
+const MIN_MEMORY_BYTES: u64 = 1024 * 1024;
+/// 1 TiB: beyond any machine this runs on, and far from overflowing the byte counts.
+const MAX_BYTES_CAP: u64 = 1 << 40;
 
 impl Default for Limits {
     fn default() -> Self {
@@ -80,10 +91,12 @@ impl Default for Limits {
             max_map_size: 100_000,
             max_modules: 16,
             max_script_bytes: 65_536,
+            max_memory_bytes: 64 * 1024 * 1024,
             max_log_bytes: 1024 * 1024,
             workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
             queue: 256,
             cache_entries: 1_024,
+            cache_bytes: 16 * 1024 * 1024,
         }
     }
 }
@@ -117,7 +130,8 @@ fn check(field: &'static str, value: u64, max: u64) -> Result<(), InvalidLimits>
 impl Limits {
     /// Checks that every limit is usable: no zeros (except `max_modules`), depth limits at most
     /// 256, `workers` at most 256, `max_time_ms` at most one hour, `max_script_bytes` at most
-    /// 16 MiB, `queue` and `cache_entries` at most 1 000 000.
+    /// 16 MiB, `queue` and `cache_entries` at most 1 000 000, `max_memory_bytes` at least
+    /// 1 MiB, `max_memory_bytes` and `cache_bytes` at most 1 TiB.
     pub fn validate(&self) -> Result<(), InvalidLimits> {
         let cap = MAX_DEPTH_CAP as u64;
         let n = |v: usize| v as u64;
@@ -138,10 +152,21 @@ impl Limits {
             n(self.max_script_bytes),
             n(MAX_SCRIPT_CAP),
         )?;
+        check("max_memory_bytes", self.max_memory_bytes, MAX_BYTES_CAP)?;
+        if self.max_memory_bytes < MIN_MEMORY_BYTES {
+            return Err(InvalidLimits {
+                field: "max_memory_bytes",
+                reason: format!(
+                    "{} is under the minimum of {MIN_MEMORY_BYTES} (1 MiB)",
+                    self.max_memory_bytes
+                ),
+            });
+        }
         check("max_log_bytes", n(self.max_log_bytes), u64::MAX)?;
         check("workers", n(self.workers), n(MAX_WORKERS_CAP))?;
         check("queue", n(self.queue), n(MAX_QUEUE_CAP))?;
         check("cache_entries", n(self.cache_entries), n(MAX_CACHE_CAP))?;
+        check("cache_bytes", self.cache_bytes, MAX_BYTES_CAP)?;
         Ok(())
     }
 }

@@ -10,8 +10,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::SystemTime;
 
 use rhai::{
-    AST, Engine, EvalAltResult, GlobalRuntimeState, Module, ModuleResolver, Position, Scope, Shared,
+    AST, Engine, EvalAltResult, FnAccess, GlobalRuntimeState, Module, ModuleResolver, Position,
+    Scope, Shared,
 };
+use serde::Serialize;
 
 use crate::context::RunContext;
 use crate::limits::Limits;
@@ -24,6 +26,22 @@ const CACHE_ENTRIES: usize = 256;
 
 /// The file extension of modules.
 const EXTENSION: &str = "rhai";
+
+/// How deep [`ScriptLibrary::modules`] looks into sub-folders.
+const MAX_FOLDER_DEPTH: usize = 8;
+
+/// A function a module of the library publishes: every function not declared `private`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PublishedFunction {
+    /// The module, as `import` names it (`guestbook`, `sub/util`).
+    pub module: String,
+    /// The function's name.
+    pub name: String,
+    /// Its parameters' names, in order.
+    pub params: Vec<String>,
+    /// Its doc comment (`///` lines before it) without the `///`; empty when it has none.
+    pub doc: String,
+}
 
 /// A [`ModuleResolver`] serving `.rhai` files from one folder (the circle's `rhai_path`),
 /// installed with [`SandboxBuilder::module_resolver`](crate::SandboxBuilder::module_resolver).
@@ -114,6 +132,57 @@ impl ScriptLibrary {
     /// The largest module file accepted, in bytes.
     pub fn max_script_bytes(&self) -> usize {
         self.max_script_bytes
+    }
+
+    /// The names of the library's modules (`guestbook`, `sub/util`), sorted: every `.rhai`
+    /// file in the root and its sub-folders (up to 8 deep) that `import` would load.
+    pub fn modules(&self) -> io::Result<Vec<String>> {
+        let mut names = Vec::new();
+        let mut folders = vec![(self.root.clone(), String::new(), 0)];
+        while let Some((folder, prefix, depth)) = folders.pop() {
+            for entry in std::fs::read_dir(&folder)? {
+                let entry = entry?;
+                let Some(file_name) = entry.file_name().to_str().map(str::to_owned) else {
+                    continue; // not UTF-8: `import` could not name it either
+                };
+                let name = format!("{prefix}{file_name}");
+                let path = entry.path();
+                if path.is_dir() {
+                    if depth < MAX_FOLDER_DEPTH {
+                        folders.push((path, format!("{name}/"), depth + 1));
+                    }
+                } else if let Some(module) = name.strip_suffix(&format!(".{EXTENSION}")) {
+                    // Only what `import` accepts (symlinks leading outside are not).
+                    if matches!(self.locate(module), Ok(Some(_))) {
+                        names.push(module.to_owned());
+                    }
+                }
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+
+    /// The functions module `name` publishes, compiling it (with `engine`, cached) if needed.
+    /// A missing module is rhai's "Module not found" error.
+    pub(crate) fn published(
+        &self,
+        engine: &Engine,
+        name: &str,
+    ) -> RhaiResultOf<Vec<PublishedFunction>> {
+        let ast = self.compiled(engine, name, Position::NONE)?;
+        let mut functions: Vec<PublishedFunction> = ast
+            .iter_functions()
+            .filter(|f| f.access != FnAccess::Private)
+            .map(|f| PublishedFunction {
+                module: name.to_owned(),
+                name: f.name.to_owned(),
+                params: f.params.iter().map(|p| (*p).to_owned()).collect(),
+                doc: doc_text(&f.comments),
+            })
+            .collect();
+        functions.sort_by(|a, b| (&a.name, a.params.len()).cmp(&(&b.name, b.params.len())));
+        Ok(functions)
     }
 
     /// The canonical file that `import name` loads, after every check; `Ok(None)` when there
@@ -256,8 +325,57 @@ impl ModuleResolver for ScriptLibrary {
     }
 }
 
+/// A doc comment's text: `///` and `/** */` leaders stripped, lines joined by `\n`.
+fn doc_text(comments: &[&str]) -> String {
+    let mut lines = Vec::new();
+    for comment in comments {
+        if let Some(block) = comment.strip_prefix("/**") {
+            let block = block.strip_suffix("*/").unwrap_or(block);
+            lines.extend(
+                block
+                    .lines()
+                    .map(|l| l.trim().trim_start_matches('*').trim()),
+            );
+        } else {
+            lines.extend(comment.lines().map(|l| {
+                let l = l.trim().trim_start_matches("///");
+                l.strip_prefix(' ').unwrap_or(l)
+            }));
+        }
+    }
+    lines.join("\n").trim().to_owned()
+}
+
+/// A [`ScriptLibrary`] shared between the engine (as its module resolver) and the
+/// sandbox (which lists and calls its published functions).
+#[derive(Debug, Clone)]
+pub(crate) struct SharedLibrary(pub(crate) Arc<ScriptLibrary>);
+
+impl ModuleResolver for SharedLibrary {
+    fn resolve(
+        &self,
+        engine: &Engine,
+        source: Option<&str>,
+        path: &str,
+        pos: Position,
+    ) -> RhaiResultOf<SharedModule> {
+        self.0.resolve(engine, source, path, pos)
+    }
+
+    fn resolve_raw(
+        &self,
+        engine: &Engine,
+        global: &mut GlobalRuntimeState,
+        scope: &mut Scope,
+        path: &str,
+        pos: Position,
+    ) -> RhaiResultOf<SharedModule> {
+        self.0.resolve_raw(engine, global, scope, path, pos)
+    }
+}
+
 /// Checks the text of an import: a relative path of plain names separated by `/`.
-fn check_name(name: &str) -> Result<(), String> {
+pub(crate) fn check_name(name: &str) -> Result<(), String> {
     if name.is_empty() {
         return Err("the module name is empty".to_owned());
     }
@@ -300,6 +418,7 @@ fn module_scope() -> Scope<'static> {
         scope.push_constant("CIRCLE_ID", ctx.circle_id);
         scope.push_constant("CIRCLE_PUBLIC_KEY", ctx.circle_public_key);
         scope.push_constant("CALLER_PUBLIC_KEY", ctx.caller_public_key);
+        scope.push_constant("CALLER_IS_MEMBER", ctx.caller_is_member);
     }
     scope
 }

@@ -12,11 +12,15 @@ use rhai::{AST, Dynamic, Engine, ImmutableString, ModuleResolver, Scope};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{oneshot, watch};
 
+use crate::alloc;
+use crate::builtins;
 use crate::context::{
-    RunContext, RunGuard, deadline_passed, limit_hit, push_log, record_limit, take_limit,
+    RunContext, RunEnded, RunGuard, check_memory, deadline_passed, end_run, limit_hit,
+    memory_exceeded, memory_message, push_log, take_limit,
 };
-use crate::error::{LimitKind, ScriptError, TIME_TOKEN, from_eval_error, from_parse_error};
+use crate::error::{LimitKind, NotCallable, ScriptError, from_eval_error, from_parse_error};
 use crate::limits::{InvalidLimits, Limits};
+use crate::modules::{PublishedFunction, ScriptLibrary, SharedLibrary};
 use crate::value::{result_json, to_output};
 
 /// Stack of each worker thread. Rhai evaluates recursively; the depth limits keep the stack
@@ -43,14 +47,23 @@ pub struct CircleInfo {
 pub struct Caller {
     /// The caller's public key (lower-case compressed hex); empty for an anonymous caller.
     pub public_key: String,
+    /// Whether the caller is one of the circle's members (`CALLER_IS_MEMBER`).
+    pub is_member: bool,
 }
 
 impl Caller {
-    /// An authenticated caller.
+    /// An authenticated caller who is not a member.
     pub fn new(public_key: impl Into<String>) -> Self {
         Self {
             public_key: public_key.into(),
+            is_member: false,
         }
+    }
+
+    /// The same caller, member of the circle or not.
+    #[must_use]
+    pub fn member(self, is_member: bool) -> Self {
+        Self { is_member, ..self }
     }
 
     /// An anonymous caller (`CALLER_PUBLIC_KEY == ""`).
@@ -79,6 +92,23 @@ pub struct CacheStats {
     pub misses: u64,
     /// Compiled scripts currently held.
     pub entries: usize,
+    /// What the held scripts weigh against `cache_bytes`: each one's text plus its compiled
+    /// form, at least `cache_bytes / cache_entries` (see [`Limits`]).
+    pub bytes: u64,
+}
+
+/// How the memory budget of runs (`max_memory_bytes`) is doing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct MemoryStats {
+    /// Whether the budget is enforced: only when the process's global allocator is
+    /// [`CountingAllocator`](crate::alloc::CountingAllocator) (see [`crate::alloc`]).
+    pub enforced: bool,
+    /// The most memory one run has held at once so far, net of what it freed (0 when not
+    /// enforced). Can pass `max_memory_bytes` by what one operation allocates: the budget is
+    /// checked between operations.
+    pub largest_run_bytes: u64,
+    /// Runs stopped with limit `memory`.
+    pub runs_stopped: u64,
 }
 
 /// Why a sandbox could not be created.
@@ -115,6 +145,7 @@ pub struct SandboxBuilder {
     limits: Limits,
     hooks: Vec<EngineHook>,
     resolver: Option<EngineHook>,
+    library: Option<Arc<ScriptLibrary>>,
 }
 
 impl SandboxBuilder {
@@ -137,6 +168,15 @@ impl SandboxBuilder {
         self
     }
 
+    /// Serves `import` from `library`, and publishes its functions: [`Sandbox::call`] runs
+    /// them, [`Sandbox::published_functions`] lists them.
+    pub fn script_library(self, library: ScriptLibrary) -> Self {
+        let library = Arc::new(library);
+        let mut builder = self.module_resolver(SharedLibrary(Arc::clone(&library)));
+        builder.library = Some(library);
+        builder
+    }
+
     /// Validates the limits, builds the engine and starts the workers.
     pub fn build(self) -> Result<Sandbox, SandboxError> {
         self.limits.validate()?;
@@ -156,13 +196,17 @@ impl SandboxBuilder {
 
         let shared = Arc::new(Shared {
             engine,
-            cache: Cache::new(self.limits.cache_entries),
+            library: self.library,
+            cache: script_cache(&self.limits)?,
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
             circle_id: self.circle.id.as_str().into(),
             circle_public_key: self.circle.public_key.as_str().into(),
             max_time: Duration::from_millis(self.limits.max_time_ms),
             max_log_bytes: self.limits.max_log_bytes,
+            max_memory_bytes: self.limits.max_memory_bytes,
+            largest_run_bytes: AtomicU64::new(0),
+            memory_stops: AtomicU64::new(0),
             in_flight: AtomicUsize::new(0),
         });
 
@@ -251,6 +295,7 @@ impl Sandbox {
             limits,
             hooks: Vec::new(),
             resolver: None,
+            library: None,
         }
     }
 
@@ -266,6 +311,65 @@ impl Sandbox {
         script: String,
         caller: Caller,
     ) -> impl Future<Output = Result<Outcome, ScriptError>> + Send + 'static {
+        if script.len() > self.limits.max_script_bytes {
+            let too_large = ScriptError::TooLarge {
+                limit: self.limits.max_script_bytes,
+                actual: script.len(),
+            };
+            return self.dispatch(Err(too_large), caller);
+        }
+        self.dispatch(Ok(Work::Script(script)), caller)
+    }
+
+    /// Runs `function` of `module` of the script library with `args` (JSON values, handed
+    /// to the function as data: never parsed as code) for `caller`, like [`Sandbox::run`]
+    /// runs a script: under the same limits, in the circle's context. The result has the
+    /// shape of a script's. Fails with [`ScriptError::NotCallable`] when the library does
+    /// not publish such a function with that many parameters (`private` functions are not
+    /// published), and with the module's compile error if it does not compile.
+    pub fn call(
+        &self,
+        module: String,
+        function: String,
+        args: Vec<serde_json::Value>,
+        caller: Caller,
+    ) -> impl Future<Output = Result<Outcome, ScriptError>> + Send + 'static {
+        let work = check_call_names(&module, &function).map(|()| Work::Call {
+            module,
+            function,
+            args,
+        });
+        self.dispatch(work, caller)
+    }
+
+    /// The functions the script library publishes, by module (a module that does not
+    /// compile is left out, with a warning in the log). Compiles modules not yet compiled:
+    /// call it off the async runtime.
+    pub fn published_functions(&self) -> Result<Vec<PublishedFunction>, ScriptError> {
+        let Some(library) = &self.shared.library else {
+            return Ok(Vec::new());
+        };
+        let modules = library.modules().map_err(|error| ScriptError::Panicked {
+            message: format!("cannot read the script library: {error}"),
+        })?;
+        let mut functions = Vec::new();
+        for module in modules {
+            match library.published(&self.shared.engine, &module) {
+                Ok(published) => functions.extend(published),
+                Err(error) => {
+                    tracing::warn!(%module, %error, "a module of the script library does not compile");
+                }
+            }
+        }
+        Ok(functions)
+    }
+
+    /// Queues `work` (or answers its error at once) and waits for its reply.
+    fn dispatch(
+        &self,
+        work: Result<Work, ScriptError>,
+        caller: Caller,
+    ) -> impl Future<Output = Result<Outcome, ScriptError>> + Send + 'static {
         // Watching for the reply only pays when this run starts at once (a worker is
         // free); behind other runs it would take CPU time from them.
         let spin = if self.shared.in_flight.load(Ordering::Relaxed) < self.limits.workers {
@@ -273,7 +377,7 @@ impl Sandbox {
         } else {
             Duration::ZERO
         };
-        let submitted = self.submit(script, caller);
+        let submitted = work.and_then(|work| self.submit(work, caller));
         async move {
             let mut reply = submitted?;
             let spin_until = Instant::now() + spin;
@@ -296,20 +400,10 @@ impl Sandbox {
         }
     }
 
-    fn submit(
-        &self,
-        script: String,
-        caller: Caller,
-    ) -> Result<oneshot::Receiver<Reply>, ScriptError> {
-        if script.len() > self.limits.max_script_bytes {
-            return Err(ScriptError::TooLarge {
-                limit: self.limits.max_script_bytes,
-                actual: script.len(),
-            });
-        }
+    fn submit(&self, work: Work, caller: Caller) -> Result<oneshot::Receiver<Reply>, ScriptError> {
         let (reply, rx) = oneshot::channel();
         let job = Job {
-            script,
+            work,
             caller,
             reply,
         };
@@ -352,6 +446,16 @@ impl Sandbox {
             hits: self.shared.hits.load(Ordering::Relaxed),
             misses: self.shared.misses.load(Ordering::Relaxed),
             entries: self.shared.cache.len(),
+            bytes: self.shared.cache.weight(),
+        }
+    }
+
+    /// How the memory budget of runs is doing, and whether it is enforced at all.
+    pub fn memory_stats(&self) -> MemoryStats {
+        MemoryStats {
+            enforced: alloc::accounting_active(),
+            largest_run_bytes: self.shared.largest_run_bytes.load(Ordering::Relaxed),
+            runs_stopped: self.shared.memory_stops.load(Ordering::Relaxed),
         }
     }
 }
@@ -359,33 +463,113 @@ impl Sandbox {
 type Reply = Result<Outcome, ScriptError>;
 
 struct Job {
-    script: String,
+    work: Work,
     caller: Caller,
     reply: oneshot::Sender<Reply>,
 }
 
+/// What a run does.
+enum Work {
+    /// Runs a script's text.
+    Script(String),
+    /// Calls a published function of the script library.
+    Call {
+        module: String,
+        function: String,
+        args: Vec<serde_json::Value>,
+    },
+}
+
+/// A compiled script in the cache, with what it weighs.
+#[derive(Clone)]
+struct CachedScript {
+    ast: Arc<AST>,
+    /// Bytes allocated to compile it (measured when allocations are counted, else estimated).
+    compiled_bytes: u64,
+}
+
+/// Weighs a cached script by its text and compiled form, and at least `min_bytes`
+/// (`cache_bytes / cache_entries`), so that the weight bound also bounds the entries.
+#[derive(Clone)]
+struct ScriptWeigher {
+    min_bytes: u64,
+}
+
+impl quick_cache::Weighter<String, CachedScript> for ScriptWeigher {
+    fn weight(&self, script: &String, cached: &CachedScript) -> u64 {
+        (script.len() as u64)
+            .saturating_add(cached.compiled_bytes)
+            .max(self.min_bytes)
+    }
+}
+
+/// Without the counting allocator, a compiled script's size is estimated from its text.
+/// Measured with the allocator, rhai's compiled forms of 64 KiB scripts weigh 1 to 30 times
+/// their text for most code (statements, calls, literals, functions) and up to 600 times for
+/// nothing but closures; this is a middle estimate.
+const AST_BYTES_PER_SCRIPT_BYTE: u64 = 64;
+
+/// The compiled-script cache: at most `cache_bytes` of scripts and compiled forms, and at most
+/// `cache_entries` scripts (each weighs at least `cache_bytes / cache_entries`).
+fn script_cache(limits: &Limits) -> Result<ScriptCache, InvalidLimits> {
+    let options = quick_cache::OptionsBuilder::new()
+        .estimated_items_capacity(limits.cache_entries)
+        .weight_capacity(limits.cache_bytes)
+        // The cache is split into shards, each with its share of the capacity, and a script
+        // heavier than a shard's share is not kept: few shards keep that share large
+        // (a quarter of `cache_bytes`) on machines with many cores, too.
+        .shards(CACHE_SHARDS)
+        .build()
+        .map_err(|e| InvalidLimits {
+            field: "cache_bytes",
+            reason: e.to_string(),
+        })?;
+    Ok(Cache::with_options(
+        options,
+        ScriptWeigher {
+            min_bytes: limits.cache_bytes / limits.cache_entries.max(1) as u64,
+        },
+        quick_cache::DefaultHashBuilder::default(),
+        quick_cache::sync::DefaultLifecycle::default(),
+    ))
+}
+
+const CACHE_SHARDS: usize = 4;
+
+type ScriptCache = Cache<String, CachedScript, ScriptWeigher>;
+
 /// What the workers share: the engine, the cache and the circle's identity.
 struct Shared {
     engine: Engine,
-    cache: Cache<String, Arc<AST>>,
+    /// The script library, when the circle has one.
+    library: Option<Arc<ScriptLibrary>>,
+    cache: ScriptCache,
     hits: AtomicU64,
     misses: AtomicU64,
     circle_id: ImmutableString,
     circle_public_key: ImmutableString,
     max_time: Duration,
     max_log_bytes: usize,
+    max_memory_bytes: u64,
+    /// The most any run has held at once (see [`MemoryStats`]).
+    largest_run_bytes: AtomicU64,
+    /// Runs stopped by the memory limit.
+    memory_stops: AtomicU64,
     /// Runs queued or running: a hint for whether waiting callers should spin.
     in_flight: AtomicUsize,
 }
 
-/// `caller_public_key()`, `circle_id()`, `circle_public_key()`: read from the run's context,
-/// not from the scope.
+/// `caller_public_key()`, `caller_is_member()`, `circle_id()`, `circle_public_key()`: read
+/// from the run's context, not from the scope.
 fn register_identity_fns(engine: &mut Engine) {
     fn read(f: fn(&RunContext) -> ImmutableString) -> ImmutableString {
         RunContext::with_current(f).unwrap_or_default()
     }
     engine.register_fn("caller_public_key", || {
         read(|c| c.caller_public_key.clone())
+    });
+    engine.register_fn("caller_is_member", || {
+        RunContext::with_current(|c| c.caller_is_member).unwrap_or(false)
     });
     engine.register_fn("circle_id", || read(|c| c.circle_id.clone()));
     engine.register_fn("circle_public_key", || {
@@ -395,7 +579,9 @@ fn register_identity_fns(engine: &mut Engine) {
 
 fn apply_restrictions(engine: &mut Engine, limits: &Limits, has_resolver: bool) {
     engine
-        .set_max_operations(limits.max_operations)
+        // `max_operations` is enforced by the progress callback below: rhai's own check
+        // returns an error, which printing functions answer by formatting without bound.
+        .set_max_operations(0)
         .set_max_call_levels(limits.max_call_depth)
         .set_max_expr_depths(limits.max_expr_depth, limits.max_function_expr_depth)
         .set_max_string_size(limits.max_string_size)
@@ -405,15 +591,30 @@ fn apply_restrictions(engine: &mut Engine, limits: &Limits, has_resolver: bool) 
     engine.disable_symbol("eval");
     engine.on_print(push_log);
     engine.on_debug(|text, _source, _pos| push_log(text));
-    engine.on_progress(|ops| {
-        if ops & (DEADLINE_CHECK_EVERY - 1) == 0 && deadline_passed() {
-            record_limit(LimitKind::Time, "time limit exceeded".to_owned());
+    let max_operations = limits.max_operations;
+    let max_memory_bytes = limits.max_memory_bytes;
+    // Every limit ends the run by unwinding (`end_run`), never with an error rhai could
+    // react to; and once one is recorded (by a host function's `RunContext::exceed`, say),
+    // the next operation ends the run whatever the script or a native function made of the
+    // error.
+    engine.on_progress(move |ops| {
+        if ops > max_operations {
+            end_run(LimitKind::Operations, "too many operations".to_owned());
         }
-        // Once a limit is hit the run stops at every operation: a script that
-        // caught the error (or a native function that swallowed it, such as a
-        // `sort` comparator) cannot carry on.
-        limit_hit().then(|| Dynamic::from(TIME_TOKEN))
+        if ops & (DEADLINE_CHECK_EVERY - 1) == 0 && deadline_passed() {
+            end_run(LimitKind::Time, "time limit exceeded".to_owned());
+        }
+        // Every operation: one operation can allocate a lot (a string or array at its size
+        // limit), so the budget is checked as often as it can be.
+        if memory_exceeded() {
+            end_run(LimitKind::Memory, memory_message(max_memory_bytes));
+        }
+        if limit_hit() {
+            std::panic::resume_unwind(Box::new(RunEnded));
+        }
+        None
     });
+    builtins::register(engine, limits);
     // Built-ins that block the worker beyond the run's time limit.
     engine.register_fn(
         "sleep",
@@ -433,7 +634,7 @@ fn worker_loop(shared: &Shared, rx: &Receiver<Job>) {
     while let Some(job) = next_job(rx) {
         if !job.reply.is_closed() {
             // (else the caller went away before the run started)
-            let result = run_job(shared, job.script, &job.caller);
+            let result = run_job(shared, job.work, &job.caller);
             let _ = job.reply.send(result);
         }
         shared.in_flight.fetch_sub(1, Ordering::Relaxed);
@@ -458,18 +659,38 @@ fn next_job(rx: &Receiver<Job>) -> Option<Job> {
     }
 }
 
-fn run_job(shared: &Shared, script: String, caller: &Caller) -> Reply {
+fn run_job(shared: &Shared, work: Work, caller: &Caller) -> Reply {
     let caller_key = ImmutableString::from(caller.public_key.as_str());
     let ctx = RunContext {
         circle_id: shared.circle_id.clone(),
         circle_public_key: shared.circle_public_key.clone(),
         caller_public_key: caller_key.clone(),
+        caller_is_member: caller.is_member,
     };
     let deadline = Instant::now() + shared.max_time;
-    let guard = RunGuard::enter(ctx, deadline, shared.max_log_bytes);
-    match catch_unwind(AssertUnwindSafe(|| {
-        execute(shared, script, caller_key, &guard)
-    })) {
+    let guard = RunGuard::enter(ctx, deadline, shared.max_log_bytes, shared.max_memory_bytes);
+    let result = catch_unwind(AssertUnwindSafe(|| execute(shared, work, caller, &guard))).or_else(
+        |payload| match take_limit() {
+            // A limit ended the run (`end_run`); or something panicked after one was hit,
+            // which the limit explains.
+            Some((limit, message)) => Ok(Err(ScriptError::LimitExceeded { limit, message })),
+            None if payload.is::<RunEnded>() => Ok(Err(ScriptError::Panicked {
+                message: "the run was ended without a reason".to_owned(),
+            })),
+            None => Err(payload),
+        },
+    );
+    let peak = guard.peak_memory();
+    shared.largest_run_bytes.fetch_max(peak, Ordering::Relaxed);
+    if let Ok(Err(ScriptError::LimitExceeded {
+        limit: LimitKind::Memory,
+        ..
+    })) = &result
+    {
+        shared.memory_stops.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(peak_bytes = peak, "a run was stopped by its memory limit");
+    }
+    match result {
         Ok(result) => result,
         Err(payload) => {
             let message = payload
@@ -483,20 +704,29 @@ fn run_job(shared: &Shared, script: String, caller: &Caller) -> Reply {
     }
 }
 
-fn execute(
-    shared: &Shared,
-    script: String,
-    caller_key: ImmutableString,
-    guard: &RunGuard,
-) -> Reply {
-    let ast = compiled(shared, script)?;
+fn execute(shared: &Shared, work: Work, caller: &Caller, guard: &RunGuard) -> Reply {
     let mut scope = Scope::new();
     scope.push_constant("CIRCLE_ID", shared.circle_id.clone());
     scope.push_constant("CIRCLE_PUBLIC_KEY", shared.circle_public_key.clone());
-    scope.push_constant("CALLER_PUBLIC_KEY", caller_key);
+    scope.push_constant(
+        "CALLER_PUBLIC_KEY",
+        ImmutableString::from(caller.public_key.as_str()),
+    );
+    scope.push_constant("CALLER_IS_MEMBER", caller.is_member);
+    let script = match work {
+        Work::Script(script) => script,
+        Work::Call {
+            module,
+            function,
+            args,
+        } => call_script(shared, &module, &function, args, &mut scope)?,
+    };
+    let ast = compiled(shared, script)?;
     let outcome = shared
         .engine
         .eval_ast_with_scope::<Dynamic>(&mut scope, &ast);
+    // The last operation's allocations have not been checked yet.
+    check_memory(shared.max_memory_bytes);
     // A limit hit during the run decides its outcome, whatever the script made of it.
     if let Some((limit, message)) = take_limit() {
         return Err(match outcome.map_err(|e| from_eval_error(*e)) {
@@ -511,6 +741,12 @@ fn execute(
     let value = outcome.map_err(|e| from_eval_error(*e))?;
     let json = result_json(&value, &shared.engine)?;
     let output = to_output(&value);
+    // The result is memory the run keeps alive after it ends: it counts too.
+    if check_memory(shared.max_memory_bytes) {
+        let (limit, message) =
+            take_limit().unwrap_or((LimitKind::Memory, "memory limit exceeded".to_owned()));
+        return Err(ScriptError::LimitExceeded { limit, message });
+    }
     Ok(Outcome {
         output,
         value: json,
@@ -518,19 +754,101 @@ fn execute(
     })
 }
 
+/// Module and function names a `call` may use: what `import` accepts, and a plain identifier.
+fn check_call_names(module: &str, function: &str) -> Result<(), ScriptError> {
+    let bad = |why: String| ScriptError::NotCallable {
+        module: module.to_owned(),
+        function: function.to_owned(),
+        reason: NotCallable::BadName(why),
+    };
+    crate::modules::check_name(module).map_err(bad)?;
+    // The module name goes into a string literal of the generated script: keep it plain.
+    if module.contains(['"', '`', '\'']) || module.chars().any(char::is_control) {
+        return Err(bad(
+            "quotes and control characters are not allowed in a module name".into(),
+        ));
+    }
+    let mut chars = function.chars();
+    let identifier = matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !identifier {
+        return Err(bad("a function name is letters, digits and `_`".into()));
+    }
+    Ok(())
+}
+
+/// The script that calls `module::function` with `args` (put in `scope` as `ARGS`, never
+/// into the text), after checking the library publishes it with that many parameters.
+fn call_script(
+    shared: &Shared,
+    module: &str,
+    function: &str,
+    args: Vec<serde_json::Value>,
+    scope: &mut Scope,
+) -> Result<String, ScriptError> {
+    let not_callable = |reason| ScriptError::NotCallable {
+        module: module.to_owned(),
+        function: function.to_owned(),
+        reason,
+    };
+    let library = shared
+        .library
+        .as_ref()
+        .ok_or_else(|| not_callable(NotCallable::NoModule))?;
+    let published = library
+        .published(&shared.engine, module)
+        .map_err(|error| match *error {
+            rhai::EvalAltResult::ErrorModuleNotFound(..) => not_callable(NotCallable::NoModule),
+            other => from_eval_error(other),
+        })?;
+    let arities: Vec<usize> = published
+        .iter()
+        .filter(|f| f.name == function)
+        .map(|f| f.params.len())
+        .collect();
+    if arities.is_empty() {
+        return Err(not_callable(NotCallable::NoFunction));
+    }
+    if !arities.contains(&args.len()) {
+        return Err(not_callable(NotCallable::Arity {
+            expected: arities,
+            given: args.len(),
+        }));
+    }
+    let params: Vec<String> = (0..args.len()).map(|i| format!("ARGS[{i}]")).collect();
+    let args: rhai::Array = args.iter().map(crate::json::from_json).collect();
+    scope.push_constant("ARGS", args);
+    Ok(format!(
+        "import \"{module}\" as published; published::{function}({})",
+        params.join(", ")
+    ))
+}
+
 /// The compiled form of `script`, from the cache or freshly compiled (and then cached).
 fn compiled(shared: &Shared, script: String) -> Result<Arc<AST>, ScriptError> {
-    if let Some(ast) = shared.cache.get(script.as_str()) {
+    if let Some(cached) = shared.cache.get(script.as_str()) {
         shared.hits.fetch_add(1, Ordering::Relaxed);
-        return Ok(ast);
+        return Ok(cached.ast);
     }
     shared.misses.fetch_add(1, Ordering::Relaxed);
+    let before = alloc::thread_net_allocated();
     let ast = Arc::new(
         shared
             .engine
             .compile(&script)
             .map_err(|e| from_parse_error(&e))?,
     );
-    shared.cache.insert(script, Arc::clone(&ast));
+    let compiled_bytes = if alloc::accounting_active() {
+        u64::try_from(alloc::thread_net_allocated().saturating_sub(before)).unwrap_or(0)
+    } else {
+        (script.len() as u64).saturating_mul(AST_BYTES_PER_SCRIPT_BYTE)
+    };
+    shared.cache.insert(
+        script,
+        CachedScript {
+            ast: Arc::clone(&ast),
+            compiled_bytes,
+        },
+    );
     Ok(ast)
 }

@@ -30,7 +30,7 @@ pub(crate) fn result_json(value: &Dynamic, engine: &Engine) -> Result<Value, Scr
 }
 
 /// The error a refused result is reported as: the limit it ran into.
-fn refused(e: &ToJsonError) -> ScriptError {
+pub(crate) fn refused(e: &ToJsonError) -> ScriptError {
     match e {
         ToJsonError::TooDeep { max_depth } => ScriptError::limit_exceeded(
             LimitKind::ExpressionDepth,

@@ -105,10 +105,13 @@ async fn growing_array_hits_array_size() {
 
 #[tokio::test]
 async fn growing_map_hits_map_size() {
+    // Time enough for the map limit to be reached first on a loaded machine (nesting copies
+    // the map each round: quadratic work in a debug build).
     let sb = Sandbox::new(
         circle(),
         Limits {
             max_map_size: 1_000,
+            max_time_ms: 10_000,
             ..limits()
         },
     )

@@ -6,7 +6,10 @@ mod common;
 use std::fs;
 use std::path::Path;
 
-use circles_sandbox::{Caller, LimitKind, Limits, RunContext, Sandbox, ScriptError, ScriptLibrary};
+use circles_sandbox::{
+    Caller, LimitKind, Limits, NotCallable, PublishedFunction, RunContext, Sandbox, ScriptError,
+    ScriptLibrary,
+};
 use common::*;
 use serde_json::json;
 use tempfile::TempDir;
@@ -53,7 +56,7 @@ impl Library {
                         .unwrap_or_default()
                 });
             })
-            .module_resolver(library)
+            .script_library(library)
             .build()
             .expect("sandbox")
     }
@@ -339,4 +342,193 @@ fn the_root_must_be_an_existing_directory() {
         library.root(),
         fs::canonicalize(lib.root()).expect("canonical")
     );
+}
+
+// Published functions: `Sandbox::call` and `Sandbox::published_functions`.
+
+fn published_library() -> Library {
+    let lib = Library::new();
+    lib.write(
+        "book.rhai",
+        r#"
+/// Signs the book.
+/// Returns who signed.
+fn sign(text) { `${caller_public_key()} ${caller_is_member()}: ${text}` }
+
+/** Echoes its arguments back. */
+fn echo(a) { a }
+fn echo(a, b) { [a, b] }
+private fn secret() { 42 }
+fn whoami() { whoami() }
+"#,
+    );
+    lib.write("broken.rhai", "fn oops( {");
+    lib
+}
+
+async fn call(
+    sb: &Sandbox,
+    module: &str,
+    function: &str,
+    args: serde_json::Value,
+) -> Result<serde_json::Value, ScriptError> {
+    let args = args.as_array().cloned().unwrap_or_default();
+    sb.call(
+        module.into(),
+        function.into(),
+        args,
+        Caller::new(BOB).member(true),
+    )
+    .await
+    .map(|outcome| outcome.value)
+}
+
+#[tokio::test]
+async fn a_published_function_runs_with_data_arguments_as_the_caller() {
+    let lib = published_library();
+    let sb = lib.sandbox(limits());
+    assert_eq!(
+        call(&sb, "book", "sign", json!(["hi"]))
+            .await
+            .expect("sign"),
+        json!(format!("{BOB} true: hi"))
+    );
+    // Arguments are data: text that looks like code stays text, values keep their type.
+    for arg in [
+        json!("40 + 2"),
+        json!("\"); loop {} //"),
+        json!({"a": [1, 2.5, null]}),
+        json!(7),
+    ] {
+        assert_eq!(
+            call(&sb, "book", "echo", json!([arg.clone()]))
+                .await
+                .expect("echo"),
+            arg
+        );
+    }
+    assert_eq!(
+        call(&sb, "book", "echo", json!([1, "x"]))
+            .await
+            .expect("echo/2"),
+        json!([1, "x"])
+    );
+    // A non-member, and an anonymous caller.
+    let outcome = sb
+        .call(
+            "book".into(),
+            "sign".into(),
+            vec![json!("yo")],
+            Caller::new(BOB),
+        )
+        .await
+        .expect("sign");
+    assert_eq!(outcome.value, json!(format!("{BOB} false: yo")));
+    let outcome = sb
+        .call(
+            "sub/greet".into(),
+            "hello".into(),
+            vec![json!("x")],
+            Caller::anonymous(),
+        )
+        .await
+        .expect("hello");
+    assert_eq!(outcome.value, json!("hello x"));
+}
+
+#[tokio::test]
+async fn what_is_not_published_cannot_be_called() {
+    let lib = published_library();
+    let sb = lib.sandbox(limits());
+    let not_callable =
+        |reason: NotCallable, module: &str, function: &str| ScriptError::NotCallable {
+            module: module.into(),
+            function: function.into(),
+            reason,
+        };
+    let cases = [
+        ("book", "secret", json!([]), NotCallable::NoFunction),
+        ("book", "missing", json!([]), NotCallable::NoFunction),
+        ("nope", "sign", json!(["x"]), NotCallable::NoModule),
+        (
+            "book",
+            "sign",
+            json!([]),
+            NotCallable::Arity {
+                expected: vec![1],
+                given: 0,
+            },
+        ),
+        (
+            "book",
+            "echo",
+            json!([1, 2, 3]),
+            NotCallable::Arity {
+                expected: vec![1, 2],
+                given: 3,
+            },
+        ),
+    ];
+    for (module, function, args, reason) in cases {
+        assert_eq!(
+            call(&sb, module, function, args).await,
+            Err(not_callable(reason, module, function)),
+            "{module}::{function}"
+        );
+    }
+    // Names that are not module paths or identifiers never reach a script.
+    for (module, function) in [
+        ("../outside", "secret"),
+        ("/etc/x", "f"),
+        ("book\"", "sign"),
+        ("book", "sign(1)"),
+        ("book", "a-b"),
+        ("book", ""),
+    ] {
+        match call(&sb, module, function, json!([])).await {
+            Err(ScriptError::NotCallable {
+                reason: NotCallable::BadName(_),
+                ..
+            }) => {}
+            other => panic!("{module:?}::{function:?}: {other:?}"),
+        }
+    }
+    // A module that does not compile reports its compile error.
+    match call(&sb, "broken", "oops", json!([])).await {
+        Err(ScriptError::Compile { .. }) => {}
+        other => panic!("broken module: {other:?}"),
+    }
+    still_works(&sb).await;
+}
+
+#[tokio::test]
+async fn published_functions_are_listed_with_params_and_docs() {
+    let lib = published_library();
+    let sb = lib.sandbox(limits());
+    let listed = sb.published_functions().expect("list");
+    let function = |module: &str, name: &str, params: &[&str], doc: &str| PublishedFunction {
+        module: module.into(),
+        name: name.into(),
+        params: params.iter().map(|p| (*p).to_owned()).collect(),
+        doc: doc.into(),
+    };
+    assert_eq!(
+        listed,
+        [
+            function("book", "echo", &["a"], "Echoes its arguments back."),
+            function("book", "echo", &["a", "b"], ""),
+            function(
+                "book",
+                "sign",
+                &["text"],
+                "Signs the book.\nReturns who signed."
+            ),
+            function("book", "whoami", &[], ""),
+            function("sub/greet", "hello", &["n"], ""),
+            function("util", "double", &["x"], ""),
+        ]
+    );
+    // Without a library there is nothing to list or call.
+    let bare = Sandbox::new(circle(), limits()).expect("sandbox");
+    assert_eq!(bare.published_functions().expect("list"), []);
 }

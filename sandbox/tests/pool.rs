@@ -232,6 +232,8 @@ fn limits_defaults_and_validation() {
     assert_eq!(d.max_script_bytes, 65_536);
     assert_eq!(d.queue, 256);
     assert_eq!(d.cache_entries, 1_024);
+    assert_eq!(d.max_memory_bytes, 64 << 20);
+    assert_eq!(d.cache_bytes, 16 << 20);
     assert!(d.workers >= 1);
     d.validate().expect("defaults are valid");
 
@@ -254,6 +256,23 @@ fn limits_defaults_and_validation() {
         },
         Limits {
             max_time_ms: 0,
+            ..Limits::default()
+        },
+        Limits {
+            max_memory_bytes: 0,
+            ..Limits::default()
+        },
+        Limits {
+            // Under 1 MiB: not even compiling fits.
+            max_memory_bytes: 1_000_000,
+            ..Limits::default()
+        },
+        Limits {
+            max_memory_bytes: 2 << 40,
+            ..Limits::default()
+        },
+        Limits {
+            cache_bytes: 0,
             ..Limits::default()
         },
     ] {

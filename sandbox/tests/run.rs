@@ -247,7 +247,28 @@ async fn cache_is_bounded() {
     for i in 0..100 {
         ok(&sb, &format!("{i} + 1")).await;
     }
-    assert!(sb.cache_stats().entries <= 16, "{:?}", sb.cache_stats());
+    let stats = sb.cache_stats();
+    assert!(stats.entries <= 8, "{stats:?}");
+    assert!(stats.bytes <= sb.limits().cache_bytes, "{stats:?}");
+}
+
+#[tokio::test]
+async fn without_the_counting_allocator_the_memory_budget_is_not_enforced() {
+    // This test binary keeps the system allocator (the launcher installs the counting one;
+    // `tests/memory.rs` does too): nothing is counted, so a run may pass its budget.
+    let sb = Sandbox::new(
+        circle(),
+        Limits {
+            max_memory_bytes: 1 << 20,
+            ..limits()
+        },
+    )
+    .expect("sandbox");
+    let stats = sb.memory_stats();
+    assert!(!stats.enforced, "{stats:?}");
+    let out = ok(&sb, r#"let a = []; a.pad(100000, "x"); a.len()"#).await;
+    assert_eq!(out.output, "100000");
+    assert_eq!(sb.memory_stats().largest_run_bytes, 0);
 }
 
 #[tokio::test]

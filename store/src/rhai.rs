@@ -3,17 +3,17 @@
 //! See the [crate documentation](crate#the-rhai-module-store) for the functions. Install it
 //! with [`register`].
 
-use circles_sandbox::RunContext;
 use circles_sandbox::json::{JsonLimits, JsonMode, ToJsonError, from_json, to_json};
 use circles_sandbox::rhai::{
     Array, Dynamic, Engine, EvalAltResult, INT, ImmutableString, Map, Module, NativeCallContext,
     Position,
 };
+use circles_sandbox::{LimitKind, RunContext};
 use serde_json::Value;
 
-use crate::{MAX_VALUE_DEPTH, Store, StoreError};
+use crate::{Entry, ListPage, MAX_VALUE_DEPTH, PageRequest, Store, StoreError, Usage};
 
-/// Most entries one `store::list` call returns.
+/// Most entries one `store::list` or `store::page` call returns.
 pub const MAX_LIST: usize = 1000;
 
 type RhaiResult<T> = Result<T, Box<EvalAltResult>>;
@@ -78,35 +78,236 @@ pub fn module(store: Store) -> Module {
     m.set_native_fn(
         "list",
         move |ctx: NativeCallContext, prefix: ImmutableString| -> RhaiResult<Array> {
-            list(&s, &prefix, MAX_LIST, ctx.call_position())
+            Ok(page(&ctx, &s, "list", &prefix, "", MAX_LIST)?.entries)
+        },
+    );
+
+    let s = store.clone();
+    m.set_native_fn(
+        "list",
+        move |ctx: NativeCallContext, prefix: ImmutableString, limit: INT| -> RhaiResult<Array> {
+            let limit = list_limit("list", limit, ctx.call_position())?;
+            Ok(page(&ctx, &s, "list", &prefix, "", limit)?.entries)
+        },
+    );
+
+    let s = store.clone();
+    m.set_native_fn(
+        "page",
+        move |ctx: NativeCallContext,
+              prefix: ImmutableString,
+              after: ImmutableString|
+              -> RhaiResult<Map> {
+            Ok(page(&ctx, &s, "page", &prefix, &after, MAX_LIST)?.into_map())
+        },
+    );
+
+    let s = store.clone();
+    m.set_native_fn(
+        "page",
+        move |ctx: NativeCallContext,
+              prefix: ImmutableString,
+              after: ImmutableString,
+              limit: INT|
+              -> RhaiResult<Map> {
+            let limit = list_limit("page", limit, ctx.call_position())?;
+            Ok(page(&ctx, &s, "page", &prefix, &after, limit)?.into_map())
         },
     );
 
     let s = store;
-    m.set_native_fn(
-        "list",
-        move |ctx: NativeCallContext, prefix: ImmutableString, limit: INT| -> RhaiResult<Array> {
-            let at = ctx.call_position();
-            let limit = usize::try_from(limit).map_err(|_| {
-                runtime(
-                    format!("store::list: the limit must not be negative, got {limit}"),
-                    at,
-                )
-            })?;
-            list(&s, &prefix, limit.min(MAX_LIST), at)
-        },
-    );
+    m.set_native_fn("usage", move |ctx: NativeCallContext| -> RhaiResult<Map> {
+        let at = ctx.call_position();
+        let author =
+            RunContext::with_current(|run| run.caller_public_key().to_owned()).unwrap_or_default();
+        let mine = s.usage(&author).map_err(|e| failed("usage", &e, at))?;
+        let all = s.total_usage().map_err(|e| failed("usage", &e, at))?;
+        let limits = s.limits();
+        let mut map = Map::new();
+        map.insert(
+            "author".into(),
+            usage_map(
+                mine,
+                limits.max_bytes_per_author,
+                limits.max_entries_per_author,
+            )
+            .into(),
+        );
+        map.insert(
+            "circle".into(),
+            usage_map(all, limits.max_bytes, limits.max_entries).into(),
+        );
+        Ok(map)
+    });
 
     m
 }
 
-fn list(store: &Store, prefix: &str, limit: usize, at: Position) -> RhaiResult<Array> {
-    Ok(store
-        .list(prefix, limit)
-        .map_err(|e| failed("list", &e, at))?
-        .iter()
-        .map(|entry| Dynamic::from(entry_map(entry)))
-        .collect())
+fn list_limit(function: &str, limit: INT, at: Position) -> RhaiResult<usize> {
+    let limit = usize::try_from(limit).map_err(|_| {
+        runtime(
+            format!("store::{function}: the limit must not be negative, got {limit}"),
+            at,
+        )
+    })?;
+    Ok(limit.min(MAX_LIST))
+}
+
+/// A listing's entries as Rhai maps, and where it stopped.
+struct RhaiPage {
+    entries: Array,
+    next: Option<String>,
+    /// Entries left out because each alone is over the run's size limits.
+    skipped: usize,
+}
+
+impl RhaiPage {
+    fn into_map(self) -> Map {
+        let mut map = Map::new();
+        map.insert("entries".into(), self.entries.into());
+        map.insert(
+            "next".into(),
+            self.next.map_or(Dynamic::UNIT, Dynamic::from),
+        );
+        map.insert(
+            "skipped".into(),
+            INT::try_from(self.skipped).unwrap_or(INT::MAX).into(),
+        );
+        map
+    }
+}
+
+/// Sizes as Rhai counts them when it checks a value against `max_array_size`,
+/// `max_map_size` and `max_string_size`: elements of arrays, properties of maps and bytes of
+/// strings, all nested ones together.
+#[derive(Clone, Copy, Default)]
+struct RhaiSizes {
+    array_elements: usize,
+    map_properties: usize,
+    string_bytes: usize,
+}
+
+impl RhaiSizes {
+    /// What `entry_map(entry)` weighs as an element of an array.
+    fn of_entry(entry: &Entry) -> Self {
+        let mut sizes = RhaiSizes {
+            array_elements: 1,
+            map_properties: 4,
+            string_bytes: entry.key.len().saturating_add(entry.author.len()),
+        };
+        sizes.add_json(&entry.value);
+        sizes
+    }
+
+    fn add_json(&mut self, value: &Value) {
+        match value {
+            Value::Array(items) => {
+                self.array_elements = self.array_elements.saturating_add(items.len());
+                items.iter().for_each(|item| self.add_json(item));
+            }
+            Value::Object(properties) => {
+                self.map_properties = self.map_properties.saturating_add(properties.len());
+                properties.values().for_each(|item| self.add_json(item));
+            }
+            Value::String(s) => self.string_bytes = self.string_bytes.saturating_add(s.len()),
+            _ => {}
+        }
+    }
+
+    fn plus(self, other: Self) -> Self {
+        RhaiSizes {
+            array_elements: self.array_elements.saturating_add(other.array_elements),
+            map_properties: self.map_properties.saturating_add(other.map_properties),
+            string_bytes: self.string_bytes.saturating_add(other.string_bytes),
+        }
+    }
+
+    /// Within the engine's limits (0: unlimited) together with `reserved`.
+    fn fit(self, engine: &Engine, reserved: Self) -> bool {
+        let with = self.plus(reserved);
+        let within = |value: usize, max: usize| max == 0 || value <= max;
+        within(with.array_elements, engine.max_array_size())
+            && within(with.map_properties, engine.max_map_size())
+            && within(with.string_bytes, engine.max_string_size())
+    }
+}
+
+/// Lists within the run's deadline (a listing still running when it passes ends the run with
+/// the time limit, as the sandbox would between operations) and within the run's size
+/// limits: Rhai refuses a result whose strings, array elements or map properties (nested ones
+/// together) exceed them. An entry's Rhai strings never take more bytes than the store keeps
+/// of it, so the store is asked for at most `max_string_size` bytes of entries and to leave
+/// out (as `skipped`, without decoding them) entries larger than that: `store::get` could not
+/// return them either. Arrays and maps are counted here, and the page stops before the entry
+/// that would take it over.
+fn page(
+    ctx: &NativeCallContext,
+    store: &Store,
+    function: &str,
+    prefix: &str,
+    after: &str,
+    limit: usize,
+) -> RhaiResult<RhaiPage> {
+    let at = ctx.call_position();
+    let engine = ctx.engine();
+    // Room for the rest of a page's map: `entries`, `next` (a key) and `skipped`.
+    let reserved = RhaiSizes {
+        array_elements: 0,
+        map_properties: 3,
+        string_bytes: crate::MAX_KEY_BYTES,
+    };
+    let max_bytes = (engine.max_string_size() != 0).then(|| {
+        u64::try_from(
+            engine
+                .max_string_size()
+                .saturating_sub(reserved.string_bytes),
+        )
+        .unwrap_or(u64::MAX)
+    });
+    let request = PageRequest {
+        after: (!after.is_empty()).then_some(after),
+        limit,
+        max_bytes,
+        max_entry_bytes: max_bytes,
+        deadline: RunContext::deadline(),
+    };
+    let ListPage {
+        entries,
+        next,
+        skipped,
+    } = match store.page(prefix, &request) {
+        Ok(page) => page,
+        Err(StoreError::DeadlinePassed) => {
+            return Err(RunContext::exceed(
+                LimitKind::Time,
+                format!("time limit exceeded (in store::{function})"),
+                at,
+            ));
+        }
+        Err(e) => return Err(failed(function, &e, at)),
+    };
+    let mut out = RhaiPage {
+        entries: Array::new(),
+        next,
+        skipped,
+    };
+    let mut total = RhaiSizes::default();
+    let mut last_taken: Option<&str> = None;
+    for entry in &entries {
+        let sizes = RhaiSizes::of_entry(entry);
+        if !sizes.fit(engine, reserved) {
+            out.skipped += 1;
+        } else if total.plus(sizes).fit(engine, reserved) {
+            total = total.plus(sizes);
+            out.entries.push(entry_map(entry).into());
+        } else {
+            // Continue after the last entry this page went through.
+            out.next = last_taken.map(str::to_owned);
+            break;
+        }
+        last_taken = Some(&entry.key);
+    }
+    Ok(out)
 }
 
 /// The caller of the current run (`""` when anonymous), from the server's call context.
@@ -125,11 +326,28 @@ fn runtime(message: String, at: Position) -> Box<EvalAltResult> {
     EvalAltResult::ErrorRuntime(message.into(), at).into()
 }
 
+/// A store error as the script sees it: a quota ends the run with the limit `store_quota`
+/// (which the script cannot catch); anything else is a runtime error.
 fn failed(function: &str, e: &StoreError, at: Position) -> Box<EvalAltResult> {
-    runtime(format!("store::{function}: {e}"), at)
+    match e {
+        StoreError::QuotaExceeded { .. } => {
+            RunContext::exceed(LimitKind::StoreQuota, format!("store::{function}: {e}"), at)
+        }
+        // These name the circle's files: for its operator, not for callers.
+        StoreError::Open { .. } | StoreError::Io { .. } => {
+            tracing::warn!(error = %e, "store::{function} failed");
+            runtime(
+                format!(
+                    "store::{function}: the store cannot reach its files (the circle's log has the details)"
+                ),
+                at,
+            )
+        }
+        _ => runtime(format!("store::{function}: {e}"), at),
+    }
 }
 
-fn entry_map(entry: &crate::Entry) -> Map {
+fn entry_map(entry: &Entry) -> Map {
     let mut map = Map::new();
     map.insert("key".into(), entry.key.clone().into());
     map.insert("value".into(), from_json(&entry.value));
@@ -138,6 +356,16 @@ fn entry_map(entry: &crate::Entry) -> Map {
         "written_at".into(),
         INT::try_from(entry.written_at).unwrap_or(INT::MAX).into(),
     );
+    map
+}
+
+fn usage_map(usage: Usage, max_bytes: u64, max_entries: u64) -> Map {
+    let int = |n: u64| Dynamic::from(INT::try_from(n).unwrap_or(INT::MAX));
+    let mut map = Map::new();
+    map.insert("bytes".into(), int(usage.bytes));
+    map.insert("entries".into(), int(usage.entries));
+    map.insert("max_bytes".into(), int(max_bytes));
+    map.insert("max_entries".into(), int(max_entries));
     map
 }
 

@@ -1,8 +1,10 @@
 //! The Rhai module `store`, used through a real sandbox.
 
 use circles_sandbox::rhai::Engine;
-use circles_sandbox::{Caller, CircleInfo, Limits, Outcome, Sandbox, ScriptError};
-use circles_store::Store;
+use circles_sandbox::{
+    Caller, CircleInfo, LimitKind, Limits, Outcome, RunContext, Sandbox, ScriptError,
+};
+use circles_store::{Store, StoreLimits};
 use serde_json::json;
 use tempfile::TempDir;
 
@@ -17,8 +19,12 @@ struct Circle {
 }
 
 fn circle_with(limits: Limits) -> Circle {
+    circle_with_store(limits, StoreLimits::default())
+}
+
+fn circle_with_store(limits: Limits, store_limits: StoreLimits) -> Circle {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let store = Store::open(tmp.path()).expect("store");
+    let store = Store::open_with(tmp.path(), store_limits).expect("store");
     let sandbox = Sandbox::builder(
         CircleInfo {
             id: "garden".into(),
@@ -28,7 +34,19 @@ fn circle_with(limits: Limits) -> Circle {
     )
     .configure({
         let store = store.clone();
-        move |engine| circles_store::rhai::register(engine, store)
+        move |engine| {
+            circles_store::rhai::register(engine, store);
+            // Works past the run's deadline without an operation in between, as a long
+            // store call would.
+            engine.register_fn("sleep_past_the_deadline", || {
+                if let Some(deadline) = RunContext::deadline() {
+                    std::thread::sleep(
+                        deadline.saturating_duration_since(std::time::Instant::now()),
+                    );
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+            });
+        }
     })
     .build()
     .expect("sandbox");
@@ -313,14 +331,14 @@ fn writes_outside_a_sandbox_run_are_refused() {
 async fn the_documented_example_runs() {
     let c = circle();
     let script = r#"
-        // a guest book: everyone may sign once, under their own key
-        let key = "guestbook/" + CALLER_PUBLIC_KEY;
+        // a guest book: everyone may sign once, under a key reserved for them
+        let key = "guestbook/@" + CALLER_PUBLIC_KEY;
         if store::get(key) == () {
             store::set(key, #{ message: "hello", stars: 5 });
         }
         let e = store::entry(key);   // #{key, value, author, written_at}
         print(`signed by ${e.author} at ${e.written_at}`);
-        store::list("guestbook/", 10).map(|e| e.value.message)
+        store::list("guestbook/@", 10).map(|e| e.value.message)
     "#;
     let out = c.run(script, ALICE).await.expect("alice");
     assert_eq!(out.value, json!(["hello"]));
@@ -331,4 +349,205 @@ async fn the_documented_example_runs() {
     );
     let out = c.run(script, BOB).await.expect("bob");
     assert_eq!(out.value, json!(["hello", "hello"]));
+}
+
+#[tokio::test]
+async fn a_write_over_a_quota_ends_the_run_with_store_quota_even_inside_try() {
+    let c = circle_with_store(
+        Limits {
+            workers: 1,
+            ..Limits::default()
+        },
+        StoreLimits {
+            max_bytes_per_author: 2_000,
+            max_entries_per_author: 100,
+            ..StoreLimits::default()
+        },
+    );
+    let fill = r#"
+        let n = 0;
+        let value = "";
+        value.pad(100, "x");
+        try {
+            for i in 0..1000 { store::set(`spam/${i}`, value); n += 1; }
+        } catch (e) { print("caught: " + e); }
+        n
+    "#;
+    match c.run(fill, ALICE).await {
+        Err(ScriptError::LimitExceeded { limit, message }) => {
+            assert_eq!(limit, LimitKind::StoreQuota);
+            assert!(
+                message.contains("store::set: store quota exceeded")
+                    && message.contains("max_bytes_per_author (2000)"),
+                "{message}"
+            );
+        }
+        other => panic!("expected store_quota, got {other:?}"),
+    }
+    let usage = c.ok("store::usage()", ALICE).await;
+    assert!(
+        usage["author"]["bytes"].as_i64().expect("bytes") <= 2_000,
+        "{usage}"
+    );
+    assert_eq!(usage["author"]["max_bytes"], json!(2_000));
+    assert_eq!(usage["author"]["max_entries"], json!(100));
+    assert_eq!(usage["circle"]["entries"], usage["author"]["entries"]);
+    assert_eq!(usage["circle"]["max_bytes"], json!(1_073_741_824));
+    // Another caller still writes; a delete gives Alice room back.
+    assert_eq!(
+        c.ok(r#"store::set("bob", 1); store::get("bob")"#, BOB)
+            .await,
+        json!(1)
+    );
+    c.ok(
+        r#"store::delete("spam/0"); store::set("spam/0", "again")"#,
+        ALICE,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn reserved_keys_refuse_other_callers() {
+    let c = circle();
+    let script = format!(r#"store::set("guestbook/@{ALICE}", "hi")"#);
+    let message = match c.run(&script, BOB).await {
+        Err(ScriptError::Runtime { message, .. }) => message,
+        other => panic!("expected a runtime error, got {other:?}"),
+    };
+    assert!(
+        message.contains(&format!("is reserved for the caller {ALICE}")),
+        "{message}"
+    );
+    c.ok(&script, ALICE).await;
+    let out = c
+        .ok(
+            r#"store::set("notes/@" + CALLER_PUBLIC_KEY + "/1", 1); store::list("notes/@").len()"#,
+            BOB,
+        )
+        .await;
+    assert_eq!(out, json!(1));
+}
+
+#[tokio::test]
+async fn pages_continue_where_a_listing_stopped() {
+    let c = circle_with_store(
+        Limits {
+            workers: 1,
+            max_string_size: 2 * 1024 * 1024,
+            ..Limits::default()
+        },
+        StoreLimits {
+            max_list_bytes: circles_store::MAX_ENTRY_BYTES,
+            ..StoreLimits::default()
+        },
+    );
+    let big = serde_json::Value::String("b".repeat(400_000));
+    for i in 0..5 {
+        c.store.set(&format!("p/{i}"), &big, ALICE).expect("set");
+    }
+    let out = c
+        .ok(
+            r#"
+            let first = store::list("p/").map(|e| e.key);
+            let keys = [];
+            let pages = 0;
+            let after = "";
+            loop {
+                let page = store::page("p/", after);
+                pages += 1;
+                keys += page.entries.map(|e| e.key);
+                if page.next == () { break; }
+                after = page.next;
+            }
+            let one = store::page("p/", "p/3", 1);
+            [first, keys, pages, one.entries.len(), one.next, one.skipped]
+            "#,
+            ALICE,
+        )
+        .await;
+    assert_eq!(
+        out,
+        json!([
+            ["p/0", "p/1"],
+            ["p/0", "p/1", "p/2", "p/3", "p/4"],
+            3,
+            1,
+            null,
+            0
+        ])
+    );
+    let message = c.runtime_error(r#"store::page("p/", "", -1)"#).await;
+    assert!(message.contains("must not be negative"), "{message}");
+}
+
+#[tokio::test]
+async fn a_listing_at_the_deadline_ends_the_run_with_the_time_limit() {
+    let c = circle_with(Limits {
+        workers: 1,
+        max_time_ms: 100,
+        ..Limits::default()
+    });
+    for i in 0..10 {
+        c.store.set(&format!("t/{i}"), &json!(i), "").expect("set");
+    }
+    // The deadline passes inside a host call; the listing right after it notices before
+    // the sandbox's next check (every 64 operations), even under try.
+    let started = std::time::Instant::now();
+    let result = c
+        .run(
+            r#"try { sleep_past_the_deadline(); store::list("t/").len() } catch { -1 }"#,
+            ALICE,
+        )
+        .await;
+    match result {
+        Err(ScriptError::LimitExceeded { limit, message }) => {
+            assert_eq!(limit, LimitKind::Time);
+            assert!(message.contains("store::list"), "{message}");
+        }
+        other => panic!("expected the time limit, got {other:?}"),
+    }
+    assert!(started.elapsed() < std::time::Duration::from_secs(2));
+    assert_eq!(c.ok(r#"store::list("t/").len()"#, ALICE).await, json!(10));
+}
+
+#[tokio::test]
+async fn a_listing_stays_within_the_runs_size_limits() {
+    let c = circle_with(Limits {
+        workers: 1,
+        max_string_size: 10_000,
+        max_array_size: 1_000,
+        ..Limits::default()
+    });
+    // Too large for this run on its own (a string over max_string_size; an array over
+    // max_array_size): left out of listings, counted as skipped.
+    c.store
+        .set("s/0-huge", &json!("h".repeat(20_000)), ALICE)
+        .expect("set");
+    c.store
+        .set("s/1-wide", &json!(vec![0; 1_200]), ALICE)
+        .expect("set");
+    // 4 KB each: two fit in 10 000 bytes of strings, a third does not. (The first page also
+    // spends its byte budget on the wide entry, which only the run's array limit leaves out.)
+    for i in 2..6 {
+        c.store
+            .set(&format!("s/{i}"), &json!("m".repeat(4_000)), ALICE)
+            .expect("set");
+    }
+    let out = c
+        .ok(
+            r#"
+            let listed = store::list("s/").map(|e| e.key);
+            let first = store::page("s/", "");
+            let second = store::page("s/", first.next);
+            let third = store::page("s/", second.next);
+            [listed, first.entries.map(|e| e.key), first.skipped, first.next,
+             second.entries.map(|e| e.key), third.entries.map(|e| e.key), third.next]
+            "#,
+            ALICE,
+        )
+        .await;
+    assert_eq!(
+        out,
+        json!([["s/2"], ["s/2"], 2, "s/2", ["s/3", "s/4"], ["s/5"], null])
+    );
 }

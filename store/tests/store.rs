@@ -5,7 +5,10 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use circles_store::{Entry, MAX_KEY_BYTES, MAX_VALUE_BYTES, MAX_VALUE_DEPTH, Store, StoreError};
+use circles_store::{
+    Entry, ListPage, MAX_ENTRY_BYTES, MAX_KEY_BYTES, MAX_VALUE_BYTES, MAX_VALUE_DEPTH, PageRequest,
+    QuotaMeasure, QuotaScope, Store, StoreError, StoreLimits, Usage,
+};
 use serde_json::{Value, json};
 
 const ALICE: &str = "03bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
@@ -359,4 +362,403 @@ fn only_the_author_replaces_or_deletes_an_entry() {
     store
         .set("mine", &json!("bob's now"), &bob)
         .expect("a free key is anyone's");
+}
+
+fn open_limited(dir: &Path, limits: StoreLimits) -> Store {
+    Store::open_with(dir, limits).expect("open")
+}
+
+fn quota(err: &StoreError) -> Option<(QuotaScope, QuotaMeasure, u64, u64)> {
+    match err {
+        StoreError::QuotaExceeded {
+            scope,
+            measure,
+            limit,
+            would_be,
+        } => Some((*scope, *measure, *limit, *would_be)),
+        _ => None,
+    }
+}
+
+/// Sum of what the store holds, counted from its entries (page after page).
+fn counted(store: &Store, author: Option<&str>) -> Usage {
+    let mut usage = Usage::default();
+    let mut after: Option<String> = None;
+    loop {
+        let page = store
+            .page(
+                "",
+                &PageRequest {
+                    after: after.as_deref(),
+                    ..PageRequest::new(1000)
+                },
+            )
+            .expect("page");
+        for entry in page
+            .entries
+            .iter()
+            .filter(|e| author.is_none_or(|a| e.author == a))
+        {
+            usage.bytes += entry.stored_bytes();
+            usage.entries += 1;
+        }
+        match page.next {
+            Some(next) => after = Some(next),
+            None => return usage,
+        }
+    }
+}
+
+fn assert_counters_exact(store: &Store, authors: &[&str]) {
+    assert_eq!(store.total_usage().expect("usage"), counted(store, None));
+    for author in authors {
+        assert_eq!(
+            store.usage(author).expect("usage"),
+            counted(store, Some(author)),
+            "{author:?}"
+        );
+    }
+}
+
+#[test]
+fn quotas_per_author_and_per_circle_count_exactly_and_survive_a_reopen() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let limits = StoreLimits {
+        max_bytes: 1000,
+        max_entries: 8,
+        max_bytes_per_author: 600,
+        max_entries_per_author: 6,
+        ..StoreLimits::default()
+    };
+    let store = open_limited(tmp.path(), limits.clone());
+    let hundred = json!("x".repeat(100 - 2 - ALICE.len() - 11 - 2)); // 100 bytes with key "a0"
+    let first = store.set("a0", &hundred, ALICE).expect("set");
+    assert_eq!(first.stored_bytes(), 100);
+    assert_eq!(
+        store.usage(ALICE).expect("usage"),
+        Usage {
+            bytes: 100,
+            entries: 1
+        }
+    );
+    for i in 1..6 {
+        store.set(&format!("a{i}"), &hundred, ALICE).expect("set");
+    }
+    // Six entries, 600 bytes: a seventh goes over both of Alice's quotas (entries are
+    // checked first).
+    let err = store.set("a6", &json!(1), ALICE).expect_err("over");
+    assert_eq!(
+        quota(&err),
+        Some((QuotaScope::Author, QuotaMeasure::Entries, 6, 7))
+    );
+    assert!(err.to_string().contains("store quota exceeded"), "{err}");
+    assert_eq!(store.get("a6").expect("get"), None, "nothing written");
+
+    // A replace counts the difference: growing over the quota is refused, shrinking is not.
+    let err = store
+        .set("a0", &json!("y".repeat(150)), ALICE)
+        .expect_err("grows over");
+    assert_eq!(
+        quota(&err),
+        Some((
+            QuotaScope::Author,
+            QuotaMeasure::Bytes,
+            600,
+            500 + (2 + 11 + ALICE.len() + 152) as u64
+        ))
+    );
+    store.set("a0", &json!(1), ALICE).expect("shrinks");
+    store
+        .set("a0", &hundred, ALICE)
+        .expect("back to 100: exactly at the quota");
+    assert_eq!(
+        store.usage(ALICE).expect("usage"),
+        Usage {
+            bytes: 600,
+            entries: 6
+        }
+    );
+
+    // Another author still writes, until the circle's quota.
+    let bob = store
+        .set("b0", &json!("z".repeat(200)), BOB)
+        .expect("bob writes");
+    let err = store
+        .set("b1", &json!("z".repeat(200)), BOB)
+        .expect_err("circle bytes");
+    assert_eq!(
+        quota(&err),
+        Some((
+            QuotaScope::Circle,
+            QuotaMeasure::Bytes,
+            1000,
+            600 + bob.stored_bytes() * 2
+        ))
+    );
+    assert!(err.to_string().contains("max_bytes (1000)"), "{err}");
+    // Anonymous callers are one author together.
+    store.set("n0", &json!(0), "").expect("anonymous");
+    let err = store.set("n1", &json!(0), "").expect_err("circle entries");
+    assert_eq!(
+        quota(&err),
+        Some((QuotaScope::Circle, QuotaMeasure::Entries, 8, 9))
+    );
+
+    // Deletes give room back.
+    assert!(store.delete("a5", ALICE).expect("delete"));
+    store.set("n1", &json!(0), "").expect("room again");
+    assert_counters_exact(&store, &[ALICE, BOB, ""]);
+    let before = (
+        store.total_usage().expect("usage"),
+        store.usage(ALICE).expect("usage"),
+    );
+
+    drop(store);
+    let store = open_limited(tmp.path(), limits);
+    assert_eq!(
+        (
+            store.total_usage().expect("usage"),
+            store.usage(ALICE).expect("usage")
+        ),
+        before
+    );
+    assert_counters_exact(&store, &[ALICE, BOB, ""]);
+
+    // A limit lowered below what is stored: nothing is lost, shrinking still works, growth not.
+    drop(store);
+    let store = open_limited(
+        tmp.path(),
+        StoreLimits {
+            max_bytes: 10,
+            max_entries: 1,
+            max_bytes_per_author: 10,
+            max_entries_per_author: 1,
+            ..StoreLimits::default()
+        },
+    );
+    assert_eq!(store.total_usage().expect("usage"), before.0);
+    store.set("a0", &json!(1), ALICE).expect("shrinks");
+    assert!(store.set("a9", &json!(1), ALICE).is_err());
+    assert!(store.delete("a1", ALICE).expect("delete"));
+    assert_counters_exact(&store, &[ALICE, BOB, ""]);
+}
+
+#[test]
+fn a_database_written_before_the_counters_is_counted_once_when_opened() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    // An `entries` table as earlier versions wrote it, without counters (format version 1:
+    // version, written_at, author length, author, JSON).
+    let record = |author: &str, json: &str| {
+        let mut out = vec![1u8];
+        out.extend_from_slice(&1_700_000_000_000u64.to_be_bytes());
+        out.extend_from_slice(&u16::try_from(author.len()).expect("len").to_be_bytes());
+        out.extend_from_slice(author.as_bytes());
+        out.extend_from_slice(json.as_bytes());
+        out
+    };
+    {
+        let db = redb::Database::create(tmp.path().join("store.redb")).expect("create");
+        let txn = db.begin_write().expect("txn");
+        {
+            let table: redb::TableDefinition<&str, &[u8]> = redb::TableDefinition::new("entries");
+            let mut table = txn.open_table(table).expect("table");
+            table
+                .insert("a", record(ALICE, r#"{"n":1}"#).as_slice())
+                .expect("insert");
+            table
+                .insert("b", record(ALICE, "[1,2,3]").as_slice())
+                .expect("insert");
+            table
+                .insert("c", record("", r#""anon""#).as_slice())
+                .expect("insert");
+        }
+        txn.commit().expect("commit");
+    }
+    let store = open(tmp.path());
+    assert_eq!(
+        store.get("a").expect("get").expect("kept").value,
+        json!({"n": 1})
+    );
+    assert_eq!(store.usage(ALICE).expect("usage").entries, 2);
+    assert_eq!(store.usage("").expect("usage").entries, 1);
+    assert_eq!(store.total_usage().expect("usage").entries, 3);
+    assert_eq!(keys(&store.list("", 10).expect("list")), ["a", "b", "c"]);
+    assert_counters_exact(&store, &[ALICE, ""]);
+}
+
+#[test]
+fn a_key_with_an_at_segment_is_written_only_by_the_caller_it_names() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let store = open(tmp.path());
+    let alices = format!("guestbook/@{ALICE}");
+    // Bob cannot take Alice's key first, nor can an anonymous caller.
+    for author in [BOB, ""] {
+        let err = store
+            .set(&alices, &json!("squat"), author)
+            .expect_err("reserved");
+        assert!(
+            matches!(&err, StoreError::Reserved { owner, .. } if owner == ALICE),
+            "{err:?}"
+        );
+        assert!(
+            err.to_string().contains("is reserved for the caller"),
+            "{err}"
+        );
+    }
+    assert_eq!(store.get(&alices).expect("get"), None);
+    store
+        .set(&alices, &json!("mine"), ALICE)
+        .expect("alice writes it");
+    store
+        .set(&format!("@{ALICE}/notes/1"), &json!(1), ALICE)
+        .expect("leading segment");
+    // Case matters: keys are spelled as the server spells callers (lower-case hex).
+    assert!(
+        store
+            .set(&format!("x/@{}", ALICE.to_uppercase()), &json!(1), ALICE)
+            .is_err()
+    );
+    // "@" inside a segment reserves nothing.
+    store
+        .set("mail/bob@example", &json!(1), BOB)
+        .expect("plain");
+    // An empty @ segment names nobody.
+    let err = store.set("x/@/y", &json!(1), ALICE).expect_err("nobody");
+    assert!(err.to_string().contains("names no caller"), "{err}");
+    assert!(store.delete(&alices, ALICE).expect("delete"));
+}
+
+fn page_after(store: &Store, prefix: &str, after: Option<&str>, limit: usize) -> ListPage {
+    store
+        .page(
+            prefix,
+            &PageRequest {
+                after,
+                ..PageRequest::new(limit)
+            },
+        )
+        .expect("page")
+}
+
+#[test]
+fn a_listing_stops_at_its_byte_budget_and_pages_continue_after_it() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let store = open_limited(
+        tmp.path(),
+        StoreLimits {
+            max_list_bytes: MAX_ENTRY_BYTES,
+            ..StoreLimits::default()
+        },
+    );
+    // Entries of ~400 KB: two fit in the budget, a third does not.
+    let big = json!("b".repeat(400_000));
+    for i in 0..7 {
+        store.set(&format!("big/{i}"), &big, ALICE).expect("set");
+    }
+    store.set("big/small", &json!(1), ALICE).expect("set");
+    store.set("other", &json!(1), ALICE).expect("set");
+
+    let first = page_after(&store, "big/", None, 1000);
+    assert_eq!(keys(&first.entries), ["big/0", "big/1"]);
+    assert_eq!(first.next.as_deref(), Some("big/1"));
+    assert_eq!(
+        keys(&store.list("big/", 1000).expect("list")),
+        ["big/0", "big/1"]
+    );
+
+    let mut all = Vec::new();
+    let mut after: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let page = page_after(&store, "big/", after.as_deref(), 1000);
+        let bytes: u64 = page.entries.iter().map(Entry::stored_bytes).sum();
+        assert!(bytes <= MAX_ENTRY_BYTES, "{bytes}");
+        all.extend(page.entries.into_iter().map(|e| e.key));
+        pages += 1;
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(pages, 4);
+    assert_eq!(
+        all,
+        [
+            "big/0",
+            "big/1",
+            "big/2",
+            "big/3",
+            "big/4",
+            "big/5",
+            "big/6",
+            "big/small"
+        ]
+    );
+
+    // The entry limit: `next` says there is more; the last page has none.
+    let page = page_after(&store, "big/", Some("big/5"), 1);
+    assert_eq!(
+        (keys(&page.entries), page.next.as_deref()),
+        (vec!["big/6"], Some("big/6"))
+    );
+    let page = page_after(&store, "big/", Some("big/6"), 1);
+    assert_eq!((keys(&page.entries), page.next), (vec!["big/small"], None));
+    // `after` before the prefix starts at the prefix; past it, nothing.
+    let page = page_after(&store, "big/", Some("a"), 1);
+    assert_eq!(keys(&page.entries), ["big/0"]);
+    assert!(page_after(&store, "big/", Some("c"), 10).entries.is_empty());
+    assert!(page_after(&store, "big/", None, 0).entries.is_empty());
+
+    // A smaller budget, and entries too large for the caller left out without counting.
+    let page = store
+        .page(
+            "big/",
+            &PageRequest {
+                max_bytes: Some(1000),
+                max_entry_bytes: Some(1000),
+                ..PageRequest::new(1000)
+            },
+        )
+        .expect("page");
+    assert_eq!(
+        (keys(&page.entries), page.next, page.skipped),
+        (vec!["big/small"], None, 7)
+    );
+    let page = store
+        .page(
+            "big/",
+            &PageRequest {
+                max_bytes: Some(1000),
+                ..PageRequest::new(1000)
+            },
+        )
+        .expect("page");
+    assert_eq!(
+        (keys(&page.entries), page.next.as_deref()),
+        (vec!["big/0"], Some("big/0")),
+        "at least one entry, whatever the budget"
+    );
+
+    // A deadline that has passed stops the listing.
+    let err = store
+        .page(
+            "big/",
+            &PageRequest {
+                deadline: Some(std::time::Instant::now()),
+                ..PageRequest::new(1000)
+            },
+        )
+        .expect_err("deadline");
+    assert!(matches!(err, StoreError::DeadlinePassed), "{err:?}");
+    let later = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let page = store
+        .page(
+            "big/",
+            &PageRequest {
+                deadline: Some(later),
+                ..PageRequest::new(1000)
+            },
+        )
+        .expect("page");
+    assert_eq!(page.entries.len(), 2);
 }

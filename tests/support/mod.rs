@@ -23,10 +23,27 @@ impl TestCircle {
         Self::start_with_limits(settings, ServerSettings::default()).await
     }
 
+    /// A circle whose script library is the folder `library`.
+    pub async fn start_with_library(
+        settings: CircleSettings,
+        library: &std::path::Path,
+    ) -> TestCircle {
+        let library = circles_sandbox::ScriptLibrary::new(library).expect("a script library");
+        let key = SecretKey::generate();
+        let circle =
+            Circle::with_sandbox(settings, &key, |sandbox| sandbox.script_library(library))
+                .expect("valid circle settings");
+        Self::serve(circle, key, &ServerSettings::default()).await
+    }
+
     pub async fn start_with_limits(settings: CircleSettings, limits: ServerSettings) -> TestCircle {
         let key = SecretKey::generate();
         let circle = Circle::new(settings, &key).expect("valid circle settings");
-        let server = rpc_server::start(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), circle, &limits)
+        Self::serve(circle, key, &limits).await
+    }
+
+    async fn serve(circle: Circle, key: SecretKey, limits: &ServerSettings) -> TestCircle {
+        let server = rpc_server::start(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), circle, limits)
             .await
             .expect("server starts on a free loopback port");
         TestCircle { server, key }
@@ -47,9 +64,17 @@ impl TestCircle {
     }
 }
 
-/// A circle with defaults (authentication required).
+/// Settings where any signed-in caller may `play` (by default only members may:
+/// the authorization tests start from the defaults themselves).
+pub fn settings(id: &str) -> CircleSettings {
+    let mut settings = CircleSettings::new(id);
+    settings.access.access.play = rpc_server::Audience::SignedIn;
+    settings
+}
+
+/// A circle that requires sign-in, where any signed-in caller may play.
 pub async fn circle(id: &str) -> TestCircle {
-    TestCircle::start(CircleSettings::new(id)).await
+    TestCircle::start(settings(id)).await
 }
 
 pub fn fetch_nonce_params(key: &SecretKey) -> FetchNonceParams {

@@ -12,14 +12,14 @@ use crate::{ApiError, NoParams, Positional};
 /// Why a call failed: the server answered with an error (typed by the
 /// method's declared errors), or the call never got an answer.
 #[derive(Debug)]
-pub enum CallError<E> {
+pub enum RequestError<E> {
     /// The server answered with this error.
     Rpc(E),
     /// Transport, protocol or decoding failure.
     Client(ClientError),
 }
 
-impl<E: ApiError> From<ClientError> for CallError<E> {
+impl<E: ApiError> From<ClientError> for RequestError<E> {
     fn from(error: ClientError) -> Self {
         match error {
             ClientError::Call(error) => Self::Rpc(E::from_error_object(error)),
@@ -28,7 +28,7 @@ impl<E: ApiError> From<ClientError> for CallError<E> {
     }
 }
 
-impl<E: std::fmt::Display> std::fmt::Display for CallError<E> {
+impl<E: std::fmt::Display> std::fmt::Display for RequestError<E> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Rpc(error) => error.fmt(f),
@@ -37,10 +37,10 @@ impl<E: std::fmt::Display> std::fmt::Display for CallError<E> {
     }
 }
 
-impl<E: std::fmt::Debug + std::fmt::Display> std::error::Error for CallError<E> {}
+impl<E: std::fmt::Debug + std::fmt::Display> std::error::Error for RequestError<E> {}
 
 /// Calls `method` with `params` and decodes the result as `R` and a failure as `E`.
-pub async fn call<C, P, R, E>(client: &C, method: &str, params: P) -> Result<R, CallError<E>>
+pub async fn call<C, P, R, E>(client: &C, method: &str, params: P) -> Result<R, RequestError<E>>
 where
     C: ClientT,
     P: ToRpcParams + Send,
@@ -50,7 +50,7 @@ where
     client
         .request(method, params)
         .await
-        .map_err(CallError::from)
+        .map_err(RequestError::from)
 }
 
 type RawParams = Result<Option<Box<RawValue>>, serde_json::Error>;

@@ -15,7 +15,7 @@ pub(crate) fn module(spec: &Spec) -> TokenStream {
     let client_doc = format!(" A typed client of {} {}.", spec.title, spec.version);
     let discover_error = format_ident!("{}", DISCOVER_ERROR);
     quote! {
-        pub use #rt::client::CallError;
+        pub use #rt::client::RequestError;
 
         #[doc = #client_doc]
         #[derive(Clone, Debug)]
@@ -40,7 +40,7 @@ pub(crate) fn module(spec: &Spec) -> TokenStream {
 
         impl<C: ::jsonrpsee::core::client::ClientT> ApiClient<C> {
             /// The OpenRPC document the server was generated from.
-            pub async fn rpc_discover(&self) -> ::std::result::Result<::serde_json::Value, CallError<#discover_error>> {
+            pub async fn rpc_discover(&self) -> ::std::result::Result<::serde_json::Value, RequestError<#discover_error>> {
                 #rt::client::call(&self.inner, #DISCOVER, #rt::NoParams).await
             }
 
@@ -69,7 +69,7 @@ fn call(spec: &Spec, method: &Method) -> TokenStream {
     };
     quote! {
         #docs
-        pub async fn #name(&self, #arg) -> ::std::result::Result<#result, CallError<#error>> {
+        pub async fn #name(&self, #arg) -> ::std::result::Result<#result, RequestError<#error>> {
             #rt::client::call(&self.inner, #wire_name, #params).await
         }
     }

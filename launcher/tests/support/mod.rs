@@ -2,6 +2,8 @@
 //! `launcher` binary on it, and talk to its circles over WebSocket with the typed client.
 #![allow(dead_code)] // each test binary uses a different part
 
+pub mod raw_ws;
+
 use std::io::{BufRead, BufReader};
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -13,6 +15,13 @@ use rpc_client::{PlayResult, PublicKey, SecretKey};
 use serde_json::{Value, json};
 
 pub const LAUNCHER: &str = env!("CARGO_BIN_EXE_launcher");
+
+/// The launcher binary the tests run: this build's, or the one named by
+/// `CIRCLES_TEST_LAUNCHER` (to measure another build with the same tests, e.g. before a
+/// change).
+pub fn launcher_binary() -> String {
+    std::env::var("CIRCLES_TEST_LAUNCHER").unwrap_or_else(|_| LAUNCHER.to_owned())
+}
 
 /// A loopback port that is in use for as long as the returned listener lives: nobody else
 /// can bind it meanwhile, so it stays taken however the test's timing goes. (A port found
@@ -50,6 +59,9 @@ impl World {
                     "port": 0,
                     "db_path": format!("data/{id}"),
                     "rhai_path": format!("scripts/{id}"),
+                    // Any signed-in caller may play (by default only members may:
+                    // `authorization.rs` tests the policy itself).
+                    "access": {"play": "signed_in"},
                 })
             })
             .collect();
@@ -87,6 +99,31 @@ impl World {
     pub fn launch(&self) -> Launcher {
         Launcher::start(&self.write(), self.circles.len())
     }
+
+    /// Like [`World::launch`], with the launcher under resource limits, as the shell's
+    /// `ulimit` sets them (e.g. `["-d 1048576"]`: 1 GiB of data segment; `["-n 64"]`: 64 file
+    /// descriptors), and extra launcher arguments instead of `--no-console`.
+    pub fn launch_limited(&self, ulimits: &[&str], args: &[&str]) -> Launcher {
+        let mut script = String::new();
+        for limit in ulimits {
+            script.push_str(&format!("ulimit {limit} && "));
+        }
+        script.push_str("exec \"$0\" \"$@\"");
+        let mut command = Command::new("sh");
+        command
+            .arg("-c")
+            .arg(script)
+            .arg(launcher_binary())
+            .arg("--config")
+            .arg(self.write())
+            .args(if args.is_empty() {
+                &["--no-console"][..]
+            } else {
+                args
+            })
+            .stderr(Stdio::inherit());
+        Launcher::spawn(command, self.circles.len())
+    }
 }
 
 /// One row of the launcher's start-up table.
@@ -111,7 +148,7 @@ impl Launcher {
 
     /// Like [`Launcher::start`] with extra arguments instead of `--no-console`.
     pub fn start_with(config: &Path, circles: usize, args: &[&str]) -> Launcher {
-        let mut command = Command::new(LAUNCHER);
+        let mut command = Command::new(launcher_binary());
         command
             .arg("--config")
             .arg(config)
@@ -170,6 +207,40 @@ impl Launcher {
     /// Circle `id`'s URL as the table shows it, with the port it really listens on.
     pub fn url(&self, id: &str) -> String {
         self.row(id).url.clone()
+    }
+
+    /// Circle `id`'s address.
+    pub fn addr(&self, id: &str) -> std::net::SocketAddr {
+        let url = self.url(id);
+        url.strip_prefix("ws://")
+            .and_then(|addr| addr.parse().ok())
+            .expect("a ws://ip:port URL")
+    }
+
+    /// The launcher's resident memory now, in bytes.
+    pub fn rss(&self) -> u64 {
+        proc_status_kib(self.child.id(), "VmRSS:") * 1024
+    }
+
+    /// The CPU time the launcher has used so far (user and system).
+    pub fn cpu_time(&self) -> Duration {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))
+            .expect("/proc/PID/stat");
+        // Fields after the command name (which may hold spaces) in parentheses.
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map(|(_, rest)| rest.split_whitespace().collect())
+            .unwrap_or_default();
+        let ticks: u64 =
+            fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
+        // The kernel's USER_HZ is 100 on Linux.
+        Duration::from_millis(ticks * 10)
+    }
+
+    /// Samples the launcher's resident memory every 10 ms on a thread until the sampler is
+    /// stopped; the peak is what it returns.
+    pub fn sample_rss(&self) -> RssSampler {
+        RssSampler::start(self.child.id())
     }
 
     /// Sends `signal` (e.g. "TERM", "KILL") and waits for the exit status code.
@@ -240,3 +311,52 @@ pub fn needs_repair(path: &std::path::Path) -> bool {
     drop(db);
     repaired.load(std::sync::atomic::Ordering::SeqCst)
 }
+
+/// A field of `/proc/PID/status` in KiB (e.g. `VmRSS:`); 0 once the process is gone.
+pub fn proc_status_kib(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix(field))
+                .and_then(|value| value.split_whitespace().next()?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// The peak resident memory of a process, sampled on a thread.
+pub struct RssSampler {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<u64>>,
+}
+
+impl RssSampler {
+    pub fn start(pid: u32) -> RssSampler {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut peak = 0;
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                peak = peak.max(proc_status_kib(pid, "VmRSS:") * 1024);
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            peak
+        });
+        RssSampler {
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Stops sampling; the peak in bytes.
+    pub fn peak(mut self) -> u64 {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread
+            .take()
+            .map(|t| t.join().expect("sampler thread"))
+            .unwrap_or(0)
+    }
+}
+
+pub const MIB: u64 = 1024 * 1024;

@@ -27,6 +27,7 @@ pub fn to_json(value: &Dynamic, mode: JsonMode, limits: JsonLimits) -> Result<Va
     Conversion {
         mode,
         budget: Budget::new(limits),
+        locked_seen: false,
     }
     .convert(value, 0)
 }
@@ -34,11 +35,35 @@ pub fn to_json(value: &Dynamic, mode: JsonMode, limits: JsonLimits) -> Result<Va
 struct Conversion {
     mode: JsonMode,
     budget: Budget,
+    /// A shared value could not be read (the running script holds it locked); later ones
+    /// are not tried, because each try waits before it gives up.
+    locked_seen: bool,
 }
 
 impl Conversion {
     /// Converts `value`, found inside `depth` containers.
     fn convert(&mut self, value: &Dynamic, depth: usize) -> Result<Value, ToJsonError> {
+        if value.is_shared() {
+            // A captured variable: read it once, then convert what it holds (each of the
+            // typed reads below would otherwise lock it again).
+            let inner = if self.locked_seen {
+                None
+            } else {
+                value.read_lock::<Dynamic>()
+            };
+            return match inner {
+                Some(inner) => self.convert(&inner, depth),
+                None => {
+                    self.locked_seen = true;
+                    match self.mode {
+                        JsonMode::Strict => Err(ToJsonError::Unsupported {
+                            type_name: value.type_name(),
+                        }),
+                        JsonMode::Lenient => Ok(Value::String("<locked>".to_owned())),
+                    }
+                }
+            };
+        }
         if value.is_unit() {
             return Ok(Value::Null);
         }
