@@ -13,18 +13,22 @@ use launcher::config::CircleConfig;
 use launcher::validate::validate;
 use launcher::{ConfigError, load};
 
-/// The fields of a circle, as errors name them.
-const FIELDS: [&str; 9] = [
-    "id",
-    "port",
-    "db_path",
-    "rhai_path",
-    "host",
-    "require_auth",
-    "challenge_ttl_secs",
-    "limits",
-    "server",
-];
+/// The fields of a circle, as errors name them: the properties of `circles.schema.json`'s
+/// circle.
+fn fields() -> &'static [String] {
+    static FIELDS: OnceLock<Vec<String>> = OnceLock::new();
+    FIELDS.get_or_init(|| {
+        let schema = launcher::schema();
+        let fields: Vec<String> = schema["definitions"]["CircleConfig"]["properties"]
+            .as_object()
+            .expect("the schema describes a circle's fields")
+            .keys()
+            .cloned()
+            .collect();
+        assert!(fields.iter().any(|f| f == "port"), "fields: {fields:?}");
+        fields
+    })
+}
 
 /// A folder laid out like the shipped one (`scripts/alice`, `scripts/bob`), plus a file and a
 /// symlink for paths to run into. Kept for the process's life.
@@ -146,8 +150,10 @@ fn assert_names_field(error: &ConfigError, circles: usize) {
         index < circles,
         "names circle [{index}] of {circles}: {shown}"
     );
+    // A field, or a place inside it (`[0].store.max_bytes_per_author`).
+    let field = field.split(['.', '[']).next().unwrap_or(field);
     assert!(
-        FIELDS.contains(&field),
+        fields().iter().any(|f| f == field),
         "names no field of a circle: {shown}"
     );
 }
