@@ -4,6 +4,11 @@
 //!     cargo run -p circles-fuzz --example replay -- rpc_frames target/fuzz/artifacts/rpc_frames/crash-…
 //!     CIRCLES_FUZZ_VERBOSE=1 cargo run -p circles-fuzz --example replay -- rpc_frames fuzz/corpus/rpc_frames/store
 
+// As the launcher does: without it the sandbox's memory budget is not enforced.
+#[global_allocator]
+static ALLOCATOR: circles_sandbox::alloc::CountingAllocator =
+    circles_sandbox::alloc::CountingAllocator;
+
 fn main() {
     let mut args = std::env::args().skip(1);
     let (Some(target), files) = (args.next(), args.collect::<Vec<_>>()) else {
