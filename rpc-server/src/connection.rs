@@ -22,9 +22,8 @@ use tower::ServiceExt;
 
 use crate::close::CloseAfterAnswerLayer;
 use crate::console::ConsoleLayer;
-use crate::host::HostNameLayer;
 use crate::listener::{ConnectionLimits, ConnectionPermit};
-use crate::origin::OriginLayer;
+use crate::origin::KnownHostsLayer;
 use crate::upgrade::WebSocketUpgrade;
 use crate::websocket::{self, WebSocketSettings};
 
@@ -34,8 +33,8 @@ const MAX_HEAD_BYTES: usize = 64 * 1024;
 /// What every connection of one server is served with.
 pub(crate) struct Serving {
     pub(crate) limits: Arc<ConnectionLimits>,
-    pub(crate) origins: OriginLayer,
-    pub(crate) host_names: HostNameLayer,
+    pub(crate) origins: KnownHostsLayer,
+    pub(crate) host_names: KnownHostsLayer,
     pub(crate) console: ConsoleLayer,
     pub(crate) methods: Methods,
     pub(crate) websocket: Arc<WebSocketSettings>,

@@ -4,81 +4,25 @@
 //! `127.0.0.1` can fetch the circle's console as if it were its own (same origin for the
 //! browser), so the console's answers go only to requests addressed to a name the circle
 //! knows (see [`KnownHosts::allows_host`]): a loopback name, an IP address, or the host of an
-//! allowed origin. WebSocket upgrades are left to the origin check ([`crate::OriginLayer`]):
+//! allowed origin. WebSocket upgrades are left to the origin check ([`crate::KnownHostsLayer::origins`]):
 //! browsers always send their `Origin` there, and non-browser clients may use any name.
 
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::Arc;
-use std::task::{Context, Poll};
-
-use jsonrpsee::core::BoxError;
 use jsonrpsee::server::{HttpRequest, HttpResponse};
-use tower::{Layer, Service};
 
 use crate::origin::{KnownHosts, forbidden};
 
-/// The tower layer that refuses plain HTTP requests for unknown host names with 403.
-#[derive(Debug, Clone)]
-pub struct HostNameLayer {
-    known: Arc<KnownHosts>,
-}
-
-impl HostNameLayer {
-    pub fn new(known: KnownHosts) -> Self {
-        HostNameLayer {
-            known: Arc::new(known),
-        }
+/// The 403 for a plain HTTP request addressed to a host name the circle does not know
+/// (see [`crate::KnownHostsLayer::host_names`]).
+pub(crate) fn host_name_refusal(request: &HttpRequest, known: &KnownHosts) -> Option<HttpResponse> {
+    if jsonrpsee::server::ws::is_upgrade_request(request) {
+        return None;
     }
-}
-
-impl<S> Layer<S> for HostNameLayer {
-    type Service = HostNameGuard<S>;
-
-    fn layer(&self, inner: S) -> HostNameGuard<S> {
-        HostNameGuard {
-            inner,
-            known: self.known.clone(),
-        }
-    }
-}
-
-/// The service [`HostNameLayer`] makes.
-#[derive(Debug, Clone)]
-pub struct HostNameGuard<S> {
-    inner: S,
-    known: Arc<KnownHosts>,
-}
-
-impl<S> Service<HttpRequest> for HostNameGuard<S>
-where
-    S: Service<HttpRequest, Response = HttpResponse, Error = BoxError>,
-    S::Future: Send + 'static,
-{
-    type Response = HttpResponse;
-    type Error = BoxError;
-    type Future = Pin<Box<dyn Future<Output = Result<HttpResponse, BoxError>> + Send + 'static>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: HttpRequest) -> Self::Future {
-        if jsonrpsee::server::ws::is_upgrade_request(&request) {
-            return Box::pin(self.inner.call(request));
-        }
-        match unknown_host(&request, &self.known) {
-            None => Box::pin(self.inner.call(request)),
-            Some(host) => {
-                tracing::info!(%host, "refused a request for an unknown host name");
-                let response = forbidden(format!(
-                    "this circle is not {host}: open it by its address (e.g. 127.0.0.1) or add \
-                     the name's origin to the circle's server.allowed_origins\n"
-                ));
-                Box::pin(async move { Ok(response) })
-            }
-        }
-    }
+    let host = unknown_host(request, known)?;
+    tracing::info!(%host, "refused a request for an unknown host name");
+    Some(forbidden(format!(
+        "this circle is not {host}: open it by its address (e.g. 127.0.0.1) or add \
+         the name's origin to the circle's server.allowed_origins\n"
+    )))
 }
 
 /// The host the request is addressed to (its URI's authority or `Host` header) when the

@@ -28,8 +28,7 @@ pub use circle::{Circle, CircleSettings};
 pub use close::{CloseAfterAnswer, CloseAfterAnswerLayer};
 pub use config::{InvalidServerSettings, ServerSettings};
 pub use console::{ConsoleDir, ConsoleLayer, ConsoleService};
-pub use host::{HostNameGuard, HostNameLayer};
-pub use origin::{KnownHosts, OriginGuard, OriginLayer};
+pub use origin::{KnownHosts, KnownHostsGuard, KnownHostsLayer};
 pub use session::{Challenge, Session, SessionLayer, SessionService, SessionState};
 
 use connection::Serving;
@@ -156,12 +155,12 @@ async fn serve_inner<C: Send + Sync + 'static>(
     let local_addr = listener
         .local_addr()
         .map_err(|source| StartError::Bind { addr, source })?;
-    let known = KnownHosts::new(local_addr, &settings.allowed_origins);
+    let known = std::sync::Arc::new(KnownHosts::new(local_addr, &settings.allowed_origins));
     let (stop, handle) = jsonrpsee::server::stop_channel();
     let serving = Arc::new(Serving {
         limits: ConnectionLimits::new(settings.max_connections, settings.max_connections_per_ip),
-        origins: OriginLayer::new(known.clone()),
-        host_names: HostNameLayer::new(known),
+        origins: KnownHostsLayer::origins(known.clone()),
+        host_names: KnownHostsLayer::host_names(known),
         console: ConsoleLayer::new(console),
         methods: module.into(),
         websocket: Arc::new(WebSocketSettings {

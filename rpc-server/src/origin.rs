@@ -187,39 +187,65 @@ impl Authority {
     }
 }
 
-/// The tower layer that refuses requests from foreign web origins with 403.
-#[derive(Debug, Clone)]
-pub struct OriginLayer {
+/// Decides, from the names a circle knows, whether a request is refused (and with what).
+type Check = fn(&HttpRequest, &KnownHosts) -> Option<HttpResponse>;
+
+/// The tower layer that refuses, with 403, requests that do not come from or go to a name
+/// the circle knows: [`KnownHostsLayer::origins`] checks a request's web origin,
+/// [`KnownHostsLayer::host_names`] the host name a plain HTTP request is addressed to.
+#[derive(Clone)]
+pub struct KnownHostsLayer {
     known: Arc<KnownHosts>,
+    check: Check,
 }
 
-impl OriginLayer {
-    pub fn new(known: KnownHosts) -> Self {
-        OriginLayer {
-            known: Arc::new(known),
+impl KnownHostsLayer {
+    /// Refuses requests from foreign web origins.
+    pub fn origins(known: Arc<KnownHosts>) -> Self {
+        KnownHostsLayer {
+            known,
+            check: origin_refusal,
+        }
+    }
+
+    /// Refuses plain HTTP requests for unknown host names (DNS rebinding).
+    pub fn host_names(known: Arc<KnownHosts>) -> Self {
+        KnownHostsLayer {
+            known,
+            check: crate::host::host_name_refusal,
         }
     }
 }
 
-impl<S> Layer<S> for OriginLayer {
-    type Service = OriginGuard<S>;
+impl std::fmt::Debug for KnownHostsLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KnownHostsLayer")
+            .field("known", &self.known)
+            .finish_non_exhaustive()
+    }
+}
 
-    fn layer(&self, inner: S) -> OriginGuard<S> {
-        OriginGuard {
+impl<S> Layer<S> for KnownHostsLayer {
+    type Service = KnownHostsGuard<S>;
+
+    fn layer(&self, inner: S) -> KnownHostsGuard<S> {
+        KnownHostsGuard {
             inner,
             known: self.known.clone(),
+            check: self.check,
         }
     }
 }
 
-/// The service [`OriginLayer`] makes.
-#[derive(Debug, Clone)]
-pub struct OriginGuard<S> {
+/// The service [`KnownHostsLayer`] makes.
+#[derive(Clone)]
+pub struct KnownHostsGuard<S> {
     inner: S,
     known: Arc<KnownHosts>,
+    check: Check,
 }
 
-impl<S> Service<HttpRequest> for OriginGuard<S>
+impl<S> Service<HttpRequest> for KnownHostsGuard<S>
 where
     S: Service<HttpRequest, Response = HttpResponse, Error = BoxError>,
     S::Future: Send + 'static,
@@ -233,18 +259,21 @@ where
     }
 
     fn call(&mut self, request: HttpRequest) -> Self::Future {
-        match refusal(&request, &self.known) {
+        match (self.check)(&request, &self.known) {
             None => Box::pin(self.inner.call(request)),
-            Some(origin) => {
-                tracing::info!(%origin, "refused a request from a foreign web origin");
-                let response = forbidden(format!(
-                    "origin {origin} may not use this circle: add it to the circle's \
-                     server.allowed_origins to allow it\n"
-                ));
-                Box::pin(async move { Ok(response) })
-            }
+            Some(response) => Box::pin(async move { Ok(response) }),
         }
     }
+}
+
+/// The 403 for a request whose web origin the circle does not accept.
+fn origin_refusal(request: &HttpRequest, known: &KnownHosts) -> Option<HttpResponse> {
+    let origin = refusal(request, known)?;
+    tracing::info!(%origin, "refused a request from a foreign web origin");
+    Some(forbidden(format!(
+        "origin {origin} may not use this circle: add it to the circle's \
+         server.allowed_origins to allow it\n"
+    )))
 }
 
 /// A 403 answer with `message` as its text.
