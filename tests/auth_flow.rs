@@ -15,6 +15,7 @@ async fn full_flow_hands_the_caller_key_to_the_script() {
     let result = client
         .play(PlayParams {
             script: "CALLER_PUBLIC_KEY".to_string().into(),
+            via: None,
         })
         .await
         .expect("play after authentication");

@@ -59,12 +59,14 @@ fn call(module: &str, function: &str, args: Value) -> CallParams {
         module: module.parse().expect("module name"),
         function: function.parse().expect("function name"),
         args: args.as_array().cloned(),
+        via: None,
     }
 }
 
 fn play(script: &str) -> PlayParams {
     PlayParams {
         script: script.to_string().into(),
+        via: None,
     }
 }
 

@@ -37,6 +37,7 @@ async fn open_circle_with(limits: Limits) -> TestCircle {
 fn play(script: impl Into<String>) -> PlayParams {
     PlayParams {
         script: script.into().into(),
+        via: None,
     }
 }
 

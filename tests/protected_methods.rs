@@ -157,6 +157,7 @@ async fn an_open_circle_runs_anonymous_scripts_with_an_empty_caller() {
     let result = client
         .play(PlayParams {
             script: "CALLER_PUBLIC_KEY".to_string().into(),
+            via: None,
         })
         .await
         .expect("anonymous play");

@@ -54,6 +54,27 @@ pub struct CircleConfig {
     /// (each optional; see the README).
     #[serde(default)]
     pub store: circles_store::StoreLimits,
+    /// Circles elsewhere that this circle's scripts may call (`peers::invoke`, `peers::play`),
+    /// besides the other circles of this file, which are its peers already.
+    #[serde(default)]
+    pub peers: Vec<PeerConfig>,
+}
+
+/// A circle elsewhere, as a peer of this one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PeerConfig {
+    /// The name scripts call it by (`peers::invoke("bob", …)`): 1 to 64 characters of `a-z`,
+    /// `0-9` and `-`, unique among the circle's peers and the circles of this file.
+    #[schemars(regex(pattern = r"^[a-z0-9-]{1,64}$"))]
+    pub id: String,
+    /// Where it listens: `ws://host:port` (or `wss://`).
+    #[schemars(regex(pattern = r"^wss?://"))]
+    pub url: String,
+    /// Its identity key, pinned: the circle signs in to it only if its challenge names this
+    /// key (SEC1 hex, as its launcher's table shows it).
+    #[schemars(with = "MemberKey")]
+    pub public_key: circles_identity::PublicKey,
 }
 
 /// A member's public key, for the schema: SEC1 hex, 33 or 65 bytes, optional `0x`.

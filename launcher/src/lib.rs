@@ -43,6 +43,16 @@ pub async fn start_all(
             }
         }
     }
+    // Every circle is a peer of the others, now that their ports are known.
+    for circle in &started {
+        for other in &started {
+            if other.config.id != circle.config.id {
+                circle
+                    .peers
+                    .insert(other.config.id.clone(), other.peer_address());
+            }
+        }
+    }
     Ok(started)
 }
 

@@ -5,7 +5,10 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use circles_identity::{KeyFileError, PublicKey, SecretKey};
+use circles_peers::{Directory, PeerAddress, Peers};
 use circles_sandbox::{SandboxError, SandboxWorkers, ScriptLibrary};
 use circles_store::{Store, StoreError};
 use rpc_server::{AccessPolicy, Circle, CircleSettings, ConsoleDir, RunningCircle};
@@ -50,6 +53,27 @@ pub struct StartedCircle {
     pub sandbox_workers: SandboxWorkers,
     /// The circle's store, kept to close it cleanly at shutdown (see [`crate::stop_all`]).
     pub store: Store,
+    /// The circle's peer directory: its configured peers, and the other circles of the
+    /// launcher once they have started (see [`crate::start_all`]).
+    pub peers: Directory,
+}
+
+impl StartedCircle {
+    /// Where the other circles of this launcher reach this one: its URL, on loopback when it
+    /// listens on every address.
+    pub fn peer_address(&self) -> PeerAddress {
+        let mut addr = self.server.local_addr();
+        if addr.ip().is_unspecified() {
+            addr.set_ip(match addr.ip() {
+                std::net::IpAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                std::net::IpAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+            });
+        }
+        PeerAddress {
+            url: format!("ws://{addr}"),
+            public_key: self.public_key,
+        }
+    }
 }
 
 /// Starts `config`'s circle: creates its db_path and identity on first start, opens its
@@ -80,9 +104,23 @@ pub async fn start_circle(
         challenge_ttl: Duration::from_secs(config.challenge_ttl_secs),
         limits: config.limits.clone(),
     };
+    let directory = Directory::new();
+    for peer in &config.peers {
+        let address = PeerAddress {
+            url: peer.url.clone(),
+            public_key: peer.public_key,
+        };
+        directory.insert(peer.id.clone(), address);
+    }
+    let peers = Arc::new(Peers::new(
+        directory.clone(),
+        key.clone(),
+        tokio::runtime::Handle::current(),
+    ));
     let circle = Circle::with_sandbox(settings, &key, |sandbox| {
         sandbox
             .configure(move |engine| circles_store::rhai::register(engine, store))
+            .configure(move |engine| circles_peers::register(engine, peers))
             .script_library(library)
     })?;
     let sandbox_workers = circle.sandbox_workers();
@@ -95,6 +133,7 @@ pub async fn start_circle(
         server,
         sandbox_workers,
         store: our_store,
+        peers: directory,
     })
 }
 

@@ -24,6 +24,7 @@ pub fn validate(file: &str, circles: &[CircleConfig]) -> Vec<ConfigError> {
     let places: Vec<Places> = circles.iter().map(Places::of).collect();
     check_unique(file, circles, &places, &mut errors);
     check_paths_apart(file, circles, &places, &mut errors);
+    check_peers(file, circles, &mut errors);
     for (i, circle) in circles.iter().enumerate() {
         check_machine(file, i, circle, &mut errors);
     }
@@ -34,23 +35,24 @@ fn at(i: usize, field: &str) -> String {
     format!("[{i}].{field}")
 }
 
-fn check_fields(file: &str, i: usize, circle: &CircleConfig, errors: &mut Vec<ConfigError>) {
-    let id_ok = !circle.id.is_empty()
-        && circle.id.len() <= MAX_ID_LEN
-        && circle
-            .id
+/// Circle and peer ids: 1 to 64 characters of `a-z`, `0-9` and `-`.
+fn check_id(file: &str, field: &str, id: &str, errors: &mut Vec<ConfigError>) {
+    let id_ok = !id.is_empty()
+        && id.len() <= MAX_ID_LEN
+        && id
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
     if !id_ok {
         errors.push(ConfigError::invalid(
             file,
-            &at(i, "id"),
-            format!(
-                "invalid id {:?}: use 1 to {MAX_ID_LEN} characters of a-z, 0-9 and -",
-                circle.id
-            ),
+            field,
+            format!("invalid id {id:?}: use 1 to {MAX_ID_LEN} characters of a-z, 0-9 and -"),
         ));
     }
+}
+
+fn check_fields(file: &str, i: usize, circle: &CircleConfig, errors: &mut Vec<ConfigError>) {
+    check_id(file, &at(i, "id"), &circle.id, errors);
     if !(1..=MAX_CHALLENGE_TTL_SECS).contains(&circle.challenge_ttl_secs) {
         errors.push(ConfigError::invalid(
             file,
@@ -67,6 +69,60 @@ fn check_fields(file: &str, i: usize, circle: &CircleConfig, errors: &mut Vec<Co
     if let Err(error) = circle.store.validate() {
         errors.push(ConfigError::invalid(file, &at(i, "store"), error));
     }
+}
+
+/// Each circle's peers: valid ids, unique among its peers and apart from the circles of the
+/// file (which are its peers already), and `ws://` or `wss://` URLs with a host.
+fn check_peers(file: &str, circles: &[CircleConfig], errors: &mut Vec<ConfigError>) {
+    let local: HashMap<&str, usize> = circles
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.id.as_str(), i))
+        .collect();
+    for (i, circle) in circles.iter().enumerate() {
+        let mut seen = HashMap::new();
+        for (j, peer) in circle.peers.iter().enumerate() {
+            let field = |name: &str| at(i, &format!("peers[{j}].{name}"));
+            check_id(file, &field("id"), &peer.id, errors);
+            if let Some(&k) = local.get(peer.id.as_str()) {
+                errors.push(ConfigError::invalid(
+                    file,
+                    &field("id"),
+                    format!(
+                        "{:?} is a circle of this file ([{k}]), and so already a peer of the \
+                         others: give the remote circle another name",
+                        peer.id
+                    ),
+                ));
+            }
+            if let Some(first) = seen.insert(peer.id.as_str(), j) {
+                errors.push(ConfigError::invalid(
+                    file,
+                    &field("id"),
+                    format!("peer {:?} is already listed as peers[{first}]", peer.id),
+                ));
+            }
+            if let Err(why) = check_peer_url(&peer.url) {
+                errors.push(ConfigError::invalid(
+                    file,
+                    &field("url"),
+                    format!("{:?} {why}", peer.url),
+                ));
+            }
+        }
+    }
+}
+
+fn check_peer_url(url: &str) -> Result<(), &'static str> {
+    let rest = url
+        .strip_prefix("ws://")
+        .or_else(|| url.strip_prefix("wss://"))
+        .ok_or("is not a WebSocket URL: write ws://host:port (or wss://)")?;
+    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if host.is_empty() || host.chars().any(char::is_whitespace) {
+        return Err("has no host: write ws://host:port");
+    }
+    Ok(())
 }
 
 /// Where a circle's directories really are: symlinks in the part that exists already are

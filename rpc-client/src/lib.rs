@@ -28,10 +28,10 @@ pub use circles_identity::{ChallengeMessage, KeyError, PublicKey, SecretKey};
 pub use rpc_types::client::{ApiClient, RequestError};
 pub use rpc_types::error_code;
 pub use rpc_types::{
-    Action, ApiError, Audience, AuthenticateError, AuthenticationFailedData, CallError,
+    Action, ApiError, Audience, AuthenticateError, AuthenticationFailedData, CallError, ChainLink,
     FetchNonceError, ForbiddenData, FunctionList, LimitExceededData, LimitName, ListFunctionsError,
     NotCallableData, NotCallableProblem, PlayError, PlayResult, PublishedFunction,
-    RpcDiscoverError, ScriptErrorData,
+    RpcDiscoverError, ScriptErrorData, Via,
 };
 
 use jsonrpsee::core::ClientError;
@@ -261,6 +261,17 @@ impl<C: ClientT> CircleClient<C> {
         function: &str,
         args: Vec<serde_json::Value>,
     ) -> Result<PlayResult, Error> {
+        self.call_via(module, function, args, None).await
+    }
+
+    /// [`CircleClient::call`] made by a circle's script for its callers (`via`).
+    pub async fn call_via(
+        &self,
+        module: &str,
+        function: &str,
+        args: Vec<serde_json::Value>,
+        via: Option<Via>,
+    ) -> Result<PlayResult, Error> {
         fn invalid(
             what: &'static str,
             name: &str,
@@ -276,6 +287,7 @@ impl<C: ClientT> CircleClient<C> {
             module: module.parse().map_err(invalid("module", module))?,
             function: function.parse().map_err(invalid("function", function))?,
             args: Some(args),
+            via,
         };
         self.api
             .call(params)
@@ -294,9 +306,15 @@ impl<C: ClientT> CircleClient<C> {
 
     /// Runs `script` in the circle.
     pub async fn play(&self, script: &str) -> Result<PlayResult, Error> {
+        self.play_via(script, None).await
+    }
+
+    /// [`CircleClient::play`] made by a circle's script for its callers (`via`).
+    pub async fn play_via(&self, script: &str, via: Option<Via>) -> Result<PlayResult, Error> {
         self.api
             .play(PlayParams {
                 script: script.to_string().into(),
+                via,
             })
             .await
             .map_err(|e| call_error(e, Error::Play))

@@ -201,7 +201,10 @@ impl Api for Circle {
                 }
                 Admission::Internal(reason) => PlayError::InternalError(reason),
             })?;
-        let outcome = self.sandbox.run(params.script.0, caller).await;
+        let outcome = self
+            .sandbox
+            .run(params.script.0, via(caller, params.via))
+            .await;
         outcome.map(play_result).map_err(play_error)
     }
 
@@ -219,6 +222,7 @@ impl Api for Circle {
             module,
             function,
             args,
+            via: through,
         } = params;
         let outcome = self
             .sandbox
@@ -226,7 +230,7 @@ impl Api for Circle {
                 module.into(),
                 function.into(),
                 args.unwrap_or_default(),
-                caller,
+                via(caller, through),
             )
             .await;
         outcome.map(play_result).map_err(call_error)
@@ -287,6 +291,20 @@ impl Circle {
             Some(key) => Caller::new(key.to_hex()).member(is_member),
             None => Caller::anonymous(),
         })
+    }
+}
+
+/// The caller as the sandbox sees it, with what another circle's request says of how it
+/// came (see `Via` in the spec).
+fn via(caller: Caller, through: Option<rpc_types::Via>) -> Caller {
+    match through {
+        None => caller,
+        Some(through) => caller.via(
+            through.chain.into_iter().map(String::from).collect(),
+            through
+                .time_left_ms
+                .map(|ms| Duration::from_millis(ms.get())),
+        ),
     }
 }
 
@@ -400,5 +418,7 @@ fn limit_name(limit: LimitKind) -> LimitName {
         LimitKind::Busy => LimitName::Busy,
         LimitKind::Memory => LimitName::Memory,
         LimitKind::StoreQuota => LimitName::StoreQuota,
+        LimitKind::Hops => LimitName::Hops,
+        LimitKind::PeerCalls => LimitName::PeerCalls,
     }
 }

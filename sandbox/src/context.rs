@@ -8,7 +8,7 @@
 //! [`SandboxBuilder::configure`]: crate::SandboxBuilder::configure
 
 use std::cell::{Cell, RefCell};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use rhai::{Dynamic, EvalAltResult, ImmutableString, Position};
 
@@ -23,7 +23,26 @@ pub struct RunContext {
     pub(crate) circle_public_key: ImmutableString,
     pub(crate) caller_public_key: ImmutableString,
     pub(crate) caller_is_member: bool,
+    /// `CALL_CHAIN`: the callers this run is for, oldest first, the direct caller last.
+    pub(crate) call_chain: Vec<ImmutableString>,
 }
+
+/// What a host function needs to make a peer call for the current run: see
+/// [`RunContext::peer_call`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerCall {
+    /// The chain to hand the peer: this run's `CALL_CHAIN` (the peer adds this circle).
+    pub chain: Vec<String>,
+    /// How long the run can wait for the answer: until its own deadline.
+    pub wait: Duration,
+    /// The time to give the peer: a little less than `wait`, so that a peer that runs out
+    /// of it still answers before this run's deadline.
+    pub time_left: Duration,
+}
+
+/// Of the time a run has left, the part kept back from a peer (a tenth, plus this) to get
+/// the peer's answer back in time.
+const PEER_MARGIN: Duration = Duration::from_millis(2);
 
 impl RunContext {
     /// The circle's id.
@@ -49,6 +68,69 @@ impl RunContext {
     /// True when the caller is anonymous (empty public key).
     pub fn is_anonymous(&self) -> bool {
         self.caller_public_key.is_empty()
+    }
+
+    /// `CALL_CHAIN`: the callers this run is for, oldest first, ending with the direct
+    /// caller (the only one proven by a signature; the others are as the direct caller
+    /// asserted them). `[""]` for an anonymous direct call.
+    pub fn call_chain(&self) -> &[ImmutableString] {
+        &self.call_chain
+    }
+
+    /// Accounts for one peer call of the current run, for the host function about to make
+    /// it: refused with limit `peer_calls` past `max_peer_calls`, with `hops` when the peer
+    /// would be more than `max_hops` circles from the first caller, with `time` when the run
+    /// has (almost) no time left. A refusal ends the run like any limit (see
+    /// [`RunContext::exceed`]); outside a run there is nothing to call for.
+    pub fn peer_call(at: Position) -> Result<PeerCall, Box<EvalAltResult>> {
+        let Some(chain) = Self::with_current(|c| c.call_chain.clone()) else {
+            return Err("peer calls are made from a circle's scripts only".into());
+        };
+        let budget = PEER_BUDGET.with(Cell::get);
+        if budget.made >= budget.max_calls {
+            return Err(Self::exceed(
+                LimitKind::PeerCalls,
+                format!(
+                    "too many peer calls: this circle allows {} per run",
+                    budget.max_calls
+                ),
+                at,
+            ));
+        }
+        if chain.len() > budget.max_hops {
+            return Err(Self::exceed(
+                LimitKind::Hops,
+                format!(
+                    "too many hops: the peer would be {} circles away from the first caller, \
+                     this circle allows {}",
+                    chain.len(),
+                    budget.max_hops
+                ),
+                at,
+            ));
+        }
+        let wait = Self::deadline().map_or(Duration::ZERO, |d| {
+            d.saturating_duration_since(Instant::now())
+        });
+        let time_left = wait.saturating_sub(wait / 10 + PEER_MARGIN);
+        if time_left.is_zero() {
+            return Err(Self::exceed(
+                LimitKind::Time,
+                "time limit exceeded: no time left for a peer call",
+                at,
+            ));
+        }
+        PEER_BUDGET.with(|b| {
+            b.set(PeerBudget {
+                made: budget.made + 1,
+                ..budget
+            })
+        });
+        Ok(PeerCall {
+            chain: chain.iter().map(ToString::to_string).collect(),
+            wait,
+            time_left,
+        })
     }
 
     /// Calls `f` with the context of the script running on this thread; `None` when no script
@@ -96,7 +178,18 @@ struct Logs {
 /// The line appended once when `max_log_bytes` is reached.
 pub(crate) const TRUNCATED_LINE: &str = "[logs truncated]";
 
+/// The peer calls of the current run: made so far, and the limits.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct PeerBudget {
+    pub(crate) made: u32,
+    pub(crate) max_calls: u32,
+    pub(crate) max_hops: usize,
+}
+
 thread_local! {
+    static PEER_BUDGET: Cell<PeerBudget> = const {
+        Cell::new(PeerBudget { made: 0, max_calls: 0, max_hops: 0 })
+    };
     static CONTEXT: RefCell<Option<RunContext>> = const { RefCell::new(None) };
     /// The first limit the current run hit; sticky until the run ends.
     static LIMIT: RefCell<Option<(LimitKind, String)>> = const { RefCell::new(None) };
@@ -216,8 +309,10 @@ impl RunGuard {
         deadline: Instant,
         max_log_bytes: usize,
         max_memory_bytes: u64,
+        peers: PeerBudget,
     ) -> Self {
         CONTEXT.with(|c| *c.borrow_mut() = Some(ctx));
+        PEER_BUDGET.with(|b| b.set(peers));
         LIMIT.with(|l| *l.borrow_mut() = None);
         DEADLINE.with(|d| d.set(Some(deadline)));
         let memory_start = alloc::thread_net_allocated();
@@ -259,6 +354,7 @@ impl Drop for RunGuard {
             }
         });
         DEADLINE.with(|d| d.set(None));
+        PEER_BUDGET.with(|b| b.set(PeerBudget::default()));
         MEMORY_CEILING.with(|c| c.set(i64::MAX));
         LIMIT.with(|l| {
             if let Ok(mut l) = l.try_borrow_mut() {

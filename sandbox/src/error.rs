@@ -33,6 +33,11 @@ pub enum LimitKind {
     Memory,
     /// `store_quota`: a store write over the author's or the circle's quota.
     StoreQuota,
+    /// `hops`: a request that came through more circles than `max_hops`, or a peer call
+    /// that would.
+    Hops,
+    /// `peer_calls`: more peer calls in one run than `max_peer_calls`.
+    PeerCalls,
 }
 
 impl LimitKind {
@@ -51,6 +56,8 @@ impl LimitKind {
             Self::Busy => "busy",
             Self::Memory => "memory",
             Self::StoreQuota => "store_quota",
+            Self::Hops => "hops",
+            Self::PeerCalls => "peer_calls",
         }
     }
 }

@@ -47,7 +47,7 @@ mod modules;
 mod sandbox;
 mod value;
 
-pub use context::RunContext;
+pub use context::{PeerCall, RunContext};
 pub use error::{LimitKind, NotCallable, ScriptError};
 pub use limits::{InvalidLimits, Limits};
 pub use modules::{PublishedFunction, ScriptLibrary};

@@ -24,6 +24,8 @@ use serde::{Deserialize, Serialize};
 /// | `max_log_bytes` | 1 048 576 (1 MiB) | bytes kept from `print`/`debug` (each line counts its length + 1); later lines are dropped and one final line `[logs truncated]` is added | (never an error) |
 /// | `workers` | available parallelism | dedicated threads that run this circle's scripts; at most 256 | — |
 /// | `queue` | 256 | runs waiting for a free worker; when full a run is refused at once | `busy` |
+/// | `max_hops` | 3 | circles a request may have come through before reaching this one: a request whose call chain (`CALL_CHAIN`, the direct caller not counted) is longer is refused, and a script may call a peer only if the peer's chain would not be; `0` accepts no request made by another circle's script and lets scripts call no peer; at most 16 | `hops` |
+/// | `max_peer_calls` | 8 | peer calls (`peers::invoke`, `peers::play`) one run may make; `0` allows none; at most 1 000 | `peer_calls` |
 /// | `cache_entries` | 1 024 | compiled scripts kept (keyed by the exact script text) so a repeated script is not parsed again | — |
 /// | `cache_bytes` | 16 777 216 (16 MiB) | memory the compiled-script cache may hold: each script weighs its text plus its compiled form (measured under the [`CountingAllocator`](crate::alloc::CountingAllocator), else estimated at 64 bytes per byte of text), and at least `cache_bytes / cache_entries`; the least used are dropped first, and a script heavier than a quarter of `cache_bytes` is not kept; at most 1 TiB | — |
 ///
@@ -60,6 +62,10 @@ pub struct Limits {
     pub workers: usize,
     /// Maximum runs waiting for a worker (default 256).
     pub queue: usize,
+    /// Circles a request may have come through before this one (default 3, at most 16).
+    pub max_hops: usize,
+    /// Peer calls one run may make (default 8, at most 1 000).
+    pub max_peer_calls: u32,
     /// Compiled scripts kept in the cache (default 1 024).
     pub cache_entries: usize,
     /// Bytes the compiled-script cache may hold, texts and compiled forms (default 16 MiB).
@@ -72,6 +78,8 @@ const MAX_WORKERS_CAP: usize = 256;
 const MAX_TIME_CAP_MS: u64 = 3_600_000;
 const MAX_SCRIPT_CAP: usize = 16 * 1024 * 1024;
 const MAX_QUEUE_CAP: usize = 1_000_000;
+const MAX_HOPS_CAP: usize = 16;
+const MAX_PEER_CALLS_CAP: u32 = 1_000;
 const MAX_CACHE_CAP: usize = 1_000_000;
 /// Below this a run could not even compile a typical script.
 const MIN_MEMORY_BYTES: u64 = 1024 * 1024;
@@ -95,6 +103,8 @@ impl Default for Limits {
             max_log_bytes: 1024 * 1024,
             workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
             queue: 256,
+            max_hops: 3,
+            max_peer_calls: 8,
             cache_entries: 1_024,
             cache_bytes: 16 * 1024 * 1024,
         }
@@ -118,6 +128,11 @@ fn check(field: &'static str, value: u64, max: u64) -> Result<(), InvalidLimits>
             reason: "must be at least 1".to_owned(),
         });
     }
+    at_most(field, value, max)
+}
+
+/// For limits where 0 means "none allowed".
+fn at_most(field: &'static str, value: u64, max: u64) -> Result<(), InvalidLimits> {
     if value > max {
         return Err(InvalidLimits {
             field,
@@ -128,7 +143,8 @@ fn check(field: &'static str, value: u64, max: u64) -> Result<(), InvalidLimits>
 }
 
 impl Limits {
-    /// Checks that every limit is usable: no zeros (except `max_modules`), depth limits at most
+    /// Checks that every limit is usable: no zeros (except `max_modules`, `max_hops` and
+    /// `max_peer_calls`), `max_hops` at most 16, `max_peer_calls` at most 1 000, depth limits at most
     /// 256, `workers` at most 256, `max_time_ms` at most one hour, `max_script_bytes` at most
     /// 16 MiB, `queue` and `cache_entries` at most 1 000 000, `max_memory_bytes` at least
     /// 1 MiB, `max_memory_bytes` and `cache_bytes` at most 1 TiB.
@@ -165,6 +181,12 @@ impl Limits {
         check("max_log_bytes", n(self.max_log_bytes), u64::MAX)?;
         check("workers", n(self.workers), n(MAX_WORKERS_CAP))?;
         check("queue", n(self.queue), n(MAX_QUEUE_CAP))?;
+        at_most("max_hops", n(self.max_hops), n(MAX_HOPS_CAP))?;
+        at_most(
+            "max_peer_calls",
+            u64::from(self.max_peer_calls),
+            u64::from(MAX_PEER_CALLS_CAP),
+        )?;
         check("cache_entries", n(self.cache_entries), n(MAX_CACHE_CAP))?;
         check("cache_bytes", self.cache_bytes, MAX_BYTES_CAP)?;
         Ok(())

@@ -15,7 +15,7 @@ use tokio::sync::{oneshot, watch};
 use crate::alloc;
 use crate::builtins;
 use crate::context::{
-    RunContext, RunEnded, RunGuard, check_memory, deadline_passed, end_run, limit_hit,
+    PeerBudget, RunContext, RunEnded, RunGuard, check_memory, deadline_passed, end_run, limit_hit,
     memory_exceeded, memory_message, push_log, take_limit,
 };
 use crate::error::{LimitKind, NotCallable, ScriptError, from_eval_error, from_parse_error};
@@ -49,6 +49,14 @@ pub struct Caller {
     pub public_key: String,
     /// Whether the caller is one of the circle's members (`CALLER_IS_MEMBER`).
     pub is_member: bool,
+    /// When the caller is another circle's script: the callers before it, oldest first,
+    /// as it asserts them (`CALL_CHAIN` is these and then `public_key`). Empty otherwise.
+    #[serde(default)]
+    pub chain: Vec<String>,
+    /// When the caller is another circle's script: how long it can still wait for the
+    /// answer. The run's deadline is then the nearer of this and `max_time_ms`.
+    #[serde(skip)]
+    pub time_left: Option<Duration>,
 }
 
 impl Caller {
@@ -56,7 +64,7 @@ impl Caller {
     pub fn new(public_key: impl Into<String>) -> Self {
         Self {
             public_key: public_key.into(),
-            is_member: false,
+            ..Self::default()
         }
     }
 
@@ -69,6 +77,17 @@ impl Caller {
     /// An anonymous caller (`CALLER_PUBLIC_KEY == ""`).
     pub fn anonymous() -> Self {
         Self::default()
+    }
+
+    /// The same caller, reached through `chain` and able to wait `time_left` (see
+    /// [`Caller::chain`], [`Caller::time_left`]).
+    #[must_use]
+    pub fn via(self, chain: Vec<String>, time_left: Option<Duration>) -> Self {
+        Self {
+            chain,
+            time_left,
+            ..self
+        }
     }
 }
 
@@ -208,6 +227,11 @@ impl SandboxBuilder {
             largest_run_bytes: AtomicU64::new(0),
             memory_stops: AtomicU64::new(0),
             in_flight: AtomicUsize::new(0),
+            peer_budget: PeerBudget {
+                made: 0,
+                max_calls: self.limits.max_peer_calls,
+                max_hops: self.limits.max_hops,
+            },
         });
 
         let (tx, rx) = crossbeam_channel::bounded::<Job>(self.limits.queue);
@@ -377,7 +401,9 @@ impl Sandbox {
         } else {
             Duration::ZERO
         };
-        let submitted = work.and_then(|work| self.submit(work, caller));
+        let submitted = work
+            .and_then(|work| self.check_hops(&caller).map(|()| work))
+            .and_then(|work| self.submit(work, caller));
         async move {
             let mut reply = submitted?;
             let spin_until = Instant::now() + spin;
@@ -400,9 +426,26 @@ impl Sandbox {
         }
     }
 
+    /// Refuses a request that came through more circles than `max_hops`.
+    fn check_hops(&self, caller: &Caller) -> Result<(), ScriptError> {
+        if caller.chain.len() > self.limits.max_hops {
+            return Err(ScriptError::limit_exceeded(
+                LimitKind::Hops,
+                format!(
+                    "too many hops: this request has come through {} circles, this circle \
+                     accepts at most {}",
+                    caller.chain.len(),
+                    self.limits.max_hops
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     fn submit(&self, work: Work, caller: Caller) -> Result<oneshot::Receiver<Reply>, ScriptError> {
         let (reply, rx) = oneshot::channel();
         let job = Job {
+            not_after: caller.time_left.map(|left| Instant::now() + left),
             work,
             caller,
             reply,
@@ -465,6 +508,9 @@ type Reply = Result<Outcome, ScriptError>;
 struct Job {
     work: Work,
     caller: Caller,
+    /// The caller's own deadline, when it gave one: the run ends by then, and does not
+    /// start once it has passed (its caller has given up on the answer).
+    not_after: Option<Instant>,
     reply: oneshot::Sender<Reply>,
 }
 
@@ -557,9 +603,12 @@ struct Shared {
     memory_stops: AtomicU64,
     /// Runs queued or running: a hint for whether waiting callers should spin.
     in_flight: AtomicUsize,
+    /// What each run starts with for peer calls.
+    peer_budget: PeerBudget,
 }
 
-/// `caller_public_key()`, `caller_is_member()`, `circle_id()`, `circle_public_key()`: read
+/// `caller_public_key()`, `caller_is_member()`, `call_chain()`, `circle_id()`,
+/// `circle_public_key()`: read
 /// from the run's context, not from the scope.
 fn register_identity_fns(engine: &mut Engine) {
     fn read(f: fn(&RunContext) -> ImmutableString) -> ImmutableString {
@@ -571,10 +620,17 @@ fn register_identity_fns(engine: &mut Engine) {
     engine.register_fn("caller_is_member", || {
         RunContext::with_current(|c| c.caller_is_member).unwrap_or(false)
     });
+    engine.register_fn("call_chain", call_chain_array);
     engine.register_fn("circle_id", || read(|c| c.circle_id.clone()));
     engine.register_fn("circle_public_key", || {
         read(|c| c.circle_public_key.clone())
     });
+}
+
+/// The run's `CALL_CHAIN` as a Rhai array of strings.
+fn call_chain_array() -> rhai::Array {
+    RunContext::with_current(|c| c.call_chain.iter().cloned().map(Dynamic::from).collect())
+        .unwrap_or_default()
 }
 
 fn apply_restrictions(engine: &mut Engine, limits: &Limits, has_resolver: bool) {
@@ -634,7 +690,7 @@ fn worker_loop(shared: &Shared, rx: &Receiver<Job>) {
     while let Some(job) = next_job(rx) {
         if !job.reply.is_closed() {
             // (else the caller went away before the run started)
-            let result = run_job(shared, job.work, &job.caller);
+            let result = run_job(shared, job.work, &job.caller, job.not_after);
             let _ = job.reply.send(result);
         }
         shared.in_flight.fetch_sub(1, Ordering::Relaxed);
@@ -659,16 +715,39 @@ fn next_job(rx: &Receiver<Job>) -> Option<Job> {
     }
 }
 
-fn run_job(shared: &Shared, work: Work, caller: &Caller) -> Reply {
+fn run_job(shared: &Shared, work: Work, caller: &Caller, not_after: Option<Instant>) -> Reply {
+    let now = Instant::now();
+    let deadline = match not_after {
+        Some(not_after) if not_after <= now => {
+            return Err(ScriptError::limit_exceeded(
+                LimitKind::Time,
+                "time limit exceeded: the calling circle's time ran out before the run started",
+            ));
+        }
+        Some(not_after) => not_after.min(now + shared.max_time),
+        None => now + shared.max_time,
+    };
     let caller_key = ImmutableString::from(caller.public_key.as_str());
+    let call_chain = caller
+        .chain
+        .iter()
+        .map(|key| ImmutableString::from(key.as_str()))
+        .chain(std::iter::once(caller_key.clone()))
+        .collect();
     let ctx = RunContext {
         circle_id: shared.circle_id.clone(),
         circle_public_key: shared.circle_public_key.clone(),
         caller_public_key: caller_key.clone(),
         caller_is_member: caller.is_member,
+        call_chain,
     };
-    let deadline = Instant::now() + shared.max_time;
-    let guard = RunGuard::enter(ctx, deadline, shared.max_log_bytes, shared.max_memory_bytes);
+    let guard = RunGuard::enter(
+        ctx,
+        deadline,
+        shared.max_log_bytes,
+        shared.max_memory_bytes,
+        shared.peer_budget,
+    );
     let result = catch_unwind(AssertUnwindSafe(|| execute(shared, work, caller, &guard))).or_else(
         |payload| match take_limit() {
             // A limit ended the run (`end_run`); or something panicked after one was hit,
@@ -713,6 +792,7 @@ fn execute(shared: &Shared, work: Work, caller: &Caller, guard: &RunGuard) -> Re
         ImmutableString::from(caller.public_key.as_str()),
     );
     scope.push_constant("CALLER_IS_MEMBER", caller.is_member);
+    scope.push_constant("CALL_CHAIN", call_chain_array());
     let script = match work {
         Work::Script(script) => script,
         Work::Call {
