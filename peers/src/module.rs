@@ -8,7 +8,7 @@ use circles_sandbox::rhai::{
     Position,
 };
 use circles_sandbox::{LimitKind, RunContext};
-use rpc_client::{ChainLink, Via};
+use rpc_client::{ChainLink, LimitName, Via};
 
 use crate::peers::{PeerError, Peers, Request};
 
@@ -31,9 +31,10 @@ const ARGS_LIMITS: JsonLimits = JsonLimits {
 /// - `peers::names()` lists the directory.
 ///
 /// Both calls give back the peer's result as a value. A failure is thrown as a map
-/// `#{peer, code, message, data}` (catchable), except the limits: too many peer calls
-/// (`peer_calls`), too many hops (`hops`) and the run's time running out, while waiting or
-/// in the peer's run (`time`), end the run as any limit does.
+/// `#{peer, code, message, data}` (catchable), except the limits of the chain, which end the
+/// run as any limit does: too many peer calls in this run (`peer_calls`), too many hops,
+/// here or further on (`hops`), and the run's time running out, while waiting or in the
+/// peer's run, which had only this run's time (`time`).
 pub fn register(engine: &mut Engine, peers: Arc<Peers>) {
     engine.register_static_module("peers", module(peers).into());
 }
@@ -131,11 +132,24 @@ fn send(peers: &Peers, peer: &str, request: Request, at: Position) -> RhaiResult
             format!("time limit exceeded: {error}"),
             at,
         )),
-        Err(error) if error.is_peer_out_of_time() => Err(RunContext::exceed(
+        // The limits of the whole chain end this run too: the peer's run had only this run's
+        // time, and a chain too long there is too long here.
+        Err(error) if error.remote_limit() == Some(LimitName::Time) => Err(RunContext::exceed(
             LimitKind::Time,
             format!("time limit exceeded: peer {peer} ran out of the time this run gave it"),
             at,
         )),
+        Err(error) if error.remote_limit() == Some(LimitName::Hops) => {
+            let detail = error
+                .data()
+                .and_then(|data| Some(data.get("message")?.as_str()?.to_owned()))
+                .unwrap_or_else(|| error.message());
+            Err(RunContext::exceed(
+                LimitKind::Hops,
+                format!("at peer {peer}: {detail}"),
+                at,
+            ))
+        }
         Err(error) => {
             let data = error.data();
             Err(thrown_with(peer, error.code(), error.message(), data, at))

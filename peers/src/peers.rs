@@ -81,22 +81,19 @@ impl PeerError {
         }
     }
 
-    /// True when the peer's run ended because the time this run gave it ran out.
-    pub fn is_peer_out_of_time(&self) -> bool {
-        use rpc_client::{CallError, Error, LimitExceededData, LimitName, PlayError};
+    /// The limit the peer's run ended with, when it answered with a limit error.
+    pub fn remote_limit(&self) -> Option<rpc_client::LimitName> {
+        use rpc_client::{CallError, Error, LimitExceededData, PlayError};
         let PeerError::Failed { source, .. } = self else {
-            return false;
+            return None;
         };
-        matches!(
-            **source,
-            Error::Call(CallError::ScriptLimitExceeded(LimitExceededData {
-                limit: LimitName::Time,
-                ..
-            })) | Error::Play(PlayError::ScriptLimitExceeded(LimitExceededData {
-                limit: LimitName::Time,
-                ..
-            }))
-        )
+        match &**source {
+            Error::Call(CallError::ScriptLimitExceeded(LimitExceededData { limit, .. }))
+            | Error::Play(PlayError::ScriptLimitExceeded(LimitExceededData { limit, .. })) => {
+                Some(*limit)
+            }
+            _ => None,
+        }
     }
 }
 
@@ -184,27 +181,39 @@ impl Peers {
                 known: self.directory.names().join(", "),
             })?;
         let slot = self.slot(peer);
-        let connection = self.connection(&slot, address).await.map_err(failed)?;
-        let client = &connection.client;
-        let result = match request {
-            Request::Call {
-                module,
-                function,
-                args,
-            } => client.call_via(&module, &function, args, Some(via)).await,
-            Request::Play { script } => client.play_via(&script, Some(via)).await,
-        };
-        if let Err(rpc_client::Error::Transport(_)) = &result {
-            // The connection may be gone: the next call makes a new one.
-            let mut slot = slot.lock().await;
-            if slot
-                .as_ref()
-                .is_some_and(|held| Arc::ptr_eq(held, &connection))
-            {
-                *slot = None;
+        let mut resent = false;
+        loop {
+            let connection = self
+                .connection(&slot, address.clone())
+                .await
+                .map_err(failed)?;
+            let client = &connection.client;
+            let result = match request.clone() {
+                Request::Call {
+                    module,
+                    function,
+                    args,
+                } => {
+                    client
+                        .call_via(&module, &function, args, Some(via.clone()))
+                        .await
+                }
+                Request::Play { script } => client.play_via(&script, Some(via.clone())).await,
+            };
+            if let Err(error @ rpc_client::Error::Transport(_)) = &result {
+                // The connection may be gone: the next request makes a new one. One that
+                // was never sent (the connection had closed) is sent again on it at once.
+                let mut held = slot.lock().await;
+                if held.as_ref().is_some_and(|h| Arc::ptr_eq(h, &connection)) {
+                    *held = None;
+                }
+                if error.is_connection_closed() && !resent {
+                    resent = true;
+                    continue;
+                }
             }
+            return result.map_err(failed);
         }
-        result.map_err(failed)
     }
 
     fn slot(&self, peer: &str) -> Slot {

@@ -134,6 +134,12 @@ impl Error {
         }
     }
 
+    /// True when the request was not sent because the connection had closed already
+    /// (a new connection can send it again without risk of running it twice).
+    pub fn is_connection_closed(&self) -> bool {
+        matches!(self, Error::Transport(ClientError::RestartNeeded(_)))
+    }
+
     /// The JSON-RPC error's message when the circle answered with one
     /// (`"script compile error"`), else the whole description of the error.
     pub fn message(&self) -> String {
