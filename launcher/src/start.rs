@@ -8,8 +8,9 @@ use std::time::Duration;
 use circles_identity::{KeyFileError, PublicKey, SecretKey};
 use circles_sandbox::{SandboxError, SandboxWorkers, ScriptLibrary};
 use circles_store::{Store, StoreError};
-use rpc_server::{AccessPolicy, Circle, CircleSettings, ConsoleDir, RunningCircle};
+use rpc_server::{AccessPolicy, Bind, Circle, CircleSettings, ConsoleDir, RunningCircle};
 
+use crate::activation::PassedSocket;
 use crate::config::CircleConfig;
 
 /// The file in `db_path` that holds the circle's secret key (hex, owner-only).
@@ -50,6 +51,9 @@ pub struct StartedCircle {
     pub sandbox_workers: SandboxWorkers,
     /// The circle's store, kept to close it cleanly at shutdown (see [`crate::stop_all`]).
     pub store: Store,
+    /// The fd of the socket it is served on, when one was passed by socket activation
+    /// (then its configured `host` and `port` are not used).
+    pub passed_fd: Option<i32>,
 }
 
 /// Starts `config`'s circle: creates its db_path and identity on first start, opens its
@@ -57,6 +61,16 @@ pub struct StartedCircle {
 pub async fn start_circle(
     config: &CircleConfig,
     console: Option<ConsoleDir>,
+) -> Result<StartedCircle, StartError> {
+    start_circle_on(config, console, None).await
+}
+
+/// Like [`start_circle`], served on `passed` when given (a socket passed by socket
+/// activation) instead of on the circle's own `host` and `port`.
+pub async fn start_circle_on(
+    config: &CircleConfig,
+    console: Option<ConsoleDir>,
+    passed: Option<PassedSocket>,
 ) -> Result<StartedCircle, StartError> {
     create_private_dir(&config.db_path).map_err(|source| StartError::DbPath {
         path: config.db_path.clone(),
@@ -86,15 +100,29 @@ pub async fn start_circle(
             .script_library(library)
     })?;
     let sandbox_workers = circle.sandbox_workers();
-    let addr = SocketAddr::new(config.host, config.port);
-    let server = rpc_server::start_with_console(addr, circle, &config.server, console).await?;
-    tracing::info!(circle = %config.id, url = %server.url(), "circle started");
+    let passed_fd = passed.as_ref().map(|socket| socket.fd);
+    let bind = match passed {
+        Some(socket) => Bind::Listener(socket.listener),
+        None => Bind::Addr(SocketAddr::new(config.host, config.port)),
+    };
+    let server = rpc_server::start_on(bind, circle, &config.server, console).await?;
+    match passed_fd {
+        Some(fd) => tracing::info!(
+            circle = %config.id,
+            url = %server.url(),
+            fd,
+            "circle started on a socket passed by socket activation (its configured host and \
+             port are not used)"
+        ),
+        None => tracing::info!(circle = %config.id, url = %server.url(), "circle started"),
+    }
     Ok(StartedCircle {
         config: config.clone(),
         public_key: key.public_key(),
         server,
         sandbox_workers,
         store: our_store,
+        passed_fd,
     })
 }
 
