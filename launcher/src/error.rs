@@ -6,7 +6,8 @@ use std::fmt;
 pub mod exit {
     /// A circle failed while starting or running.
     pub const FAILURE: u8 = 1;
-    /// Bad command line (clap's own code).
+    /// Bad command line (clap's own code), or bad socket activation (see
+    /// [`crate::activation`]).
     pub const USAGE: u8 = 2;
     /// The config file cannot be read.
     pub const UNREADABLE: u8 = 3;

@@ -2,25 +2,34 @@
 //! circle in it, each isolated (own port, data directory, identity, store, script library,
 //! sandbox), and stop them gracefully. `main.rs` is a thin command line over it.
 
+pub mod activation;
 pub mod config;
 pub mod error;
 pub mod members;
 pub mod start;
 pub mod validate;
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
 
 use rpc_server::ConsoleDir;
 
+pub use activation::{Activation, ActivationError, PassedSocket};
 pub use config::{CircleConfig, load, schema};
 pub use error::{ConfigError, exit};
-pub use start::{StartError, StartedCircle, start_circle};
+pub use start::{StartError, StartedCircle, start_circle, start_circle_on};
 
 /// Reads `path` and checks everything that can be checked without starting anything.
 pub fn check(path: &Path) -> Result<Vec<CircleConfig>, Vec<ConfigError>> {
+    check_passed(path, &[])
+}
+
+/// Like [`check`], where the circles named in `passed` are to be served on sockets passed
+/// by socket activation (their ports are not checked: they are not used).
+pub fn check_passed(path: &Path, passed: &[&str]) -> Result<Vec<CircleConfig>, Vec<ConfigError>> {
     let circles = load(path).map_err(|error| vec![error])?;
-    let errors = validate::validate(&path.display().to_string(), &circles);
+    let errors = validate::validate_passed(&path.display().to_string(), &circles, passed);
     if errors.is_empty() {
         Ok(circles)
     } else {
@@ -33,9 +42,20 @@ pub async fn start_all(
     circles: &[CircleConfig],
     console: Option<&ConsoleDir>,
 ) -> Result<Vec<StartedCircle>, (String, StartError)> {
+    start_all_passed(circles, console, HashMap::new()).await
+}
+
+/// Like [`start_all`], serving each circle that has a socket in `passed` (by id, see
+/// [`Activation::for_circles`]) on it instead of on its own `host` and `port`.
+pub async fn start_all_passed(
+    circles: &[CircleConfig],
+    console: Option<&ConsoleDir>,
+    mut passed: HashMap<String, PassedSocket>,
+) -> Result<Vec<StartedCircle>, (String, StartError)> {
     let mut started: Vec<StartedCircle> = Vec::with_capacity(circles.len());
     for circle in circles {
-        match start_circle(circle, console.cloned()).await {
+        let socket = passed.remove(&circle.id);
+        match start_circle_on(circle, console.cloned(), socket).await {
             Ok(circle) => started.push(circle),
             Err(error) => {
                 stop_all(started, Duration::from_secs(5)).await;

@@ -37,10 +37,16 @@ store_quota).
 Relative paths are taken from the config file's folder. circles.schema.json is the full
 JSON Schema; the README lists every limit and its default.
 
+Socket activation (as systemd passes sockets): LISTEN_FDS=N hands over N listening TCP
+sockets as fds 3 to 3+N-1, LISTEN_FDNAMES=alice:bob names them, one circle id per fd; each
+such circle is served on its socket and its host and port are not used (the table shows the
+socket's URL). When LISTEN_PID is set to another process's id, the sockets are ignored.
+
 Exit codes: 0 stopped cleanly (SIGINT/SIGTERM) or config valid, 1 a circle failed to start
-(or a second signal cut the shutdown short), 2 bad command line, 3 config unreadable, 4 config
-invalid, 5 the machine cannot run the config (port in use, rhai_path missing, db_path
-unusable). Logs: RUST_LOG=info (or debug).";
+(or a second signal cut the shutdown short), 2 bad command line or socket activation
+(LISTEN_FDS malformed, an fd that is not a listening TCP socket, a name that is no circle's
+id), 3 config unreadable, 4 config invalid, 5 the machine cannot run the config (port in use,
+rhai_path missing, db_path unusable). Logs: RUST_LOG=info (or debug).";
 
 #[derive(Parser)]
 #[command(
@@ -116,6 +122,11 @@ fn report(errors: &[ConfigError]) -> ExitCode {
     ExitCode::from(code)
 }
 
+fn activation_failed(error: &launcher::ActivationError) -> ExitCode {
+    eprintln!("launcher: socket activation: {error}");
+    ExitCode::from(error.exit_code())
+}
+
 fn check(file: &Path) -> ExitCode {
     match launcher::check(file) {
         Ok(circles) => {
@@ -176,11 +187,21 @@ fn console_dir(cli: &Cli) -> Option<ConsoleDir> {
 }
 
 async fn run(config: &Path, console: Option<ConsoleDir>) -> ExitCode {
-    let circles = match launcher::check(config) {
+    // First, before the launcher opens sockets of its own (see `Activation::from_env`).
+    let activation = match launcher::Activation::from_env() {
+        Ok(activation) => activation,
+        Err(error) => return activation_failed(&error),
+    };
+    let passed_names: Vec<&str> = activation.names().collect();
+    let circles = match launcher::check_passed(config, &passed_names) {
         Ok(circles) => circles,
         Err(errors) => return report(&errors),
     };
-    let started = match launcher::start_all(&circles, console.as_ref()).await {
+    let passed = match activation.for_circles(&circles) {
+        Ok(passed) => passed,
+        Err(error) => return activation_failed(&error),
+    };
+    let started = match launcher::start_all_passed(&circles, console.as_ref(), passed).await {
         Ok(started) => started,
         Err((id, error)) => {
             eprintln!("launcher: circle {id}: {error}");
@@ -188,6 +209,15 @@ async fn run(config: &Path, console: Option<ConsoleDir>) -> ExitCode {
         }
     };
     print!("{}", launcher::table(&started));
+    for circle in &started {
+        if let Some(fd) = circle.passed_fd {
+            println!(
+                "{}: served on fd {fd}, passed by socket activation (its configured port {} is \
+                 not used)",
+                circle.config.id, circle.config.port
+            );
+        }
+    }
     if console.is_some()
         && let Some(first) = started.first()
     {

@@ -11,8 +11,9 @@ use circles_identity::{KeyFileError, PublicKey, SecretKey};
 use circles_peers::{Directory, PeerAddress, Peers};
 use circles_sandbox::{SandboxError, SandboxWorkers, ScriptLibrary};
 use circles_store::{Store, StoreError};
-use rpc_server::{AccessPolicy, Circle, CircleSettings, ConsoleDir, RunningCircle};
+use rpc_server::{AccessPolicy, Bind, Circle, CircleSettings, ConsoleDir, RunningCircle};
 
+use crate::activation::PassedSocket;
 use crate::config::CircleConfig;
 
 /// The file in `db_path` that holds the circle's secret key (hex, owner-only).
@@ -56,6 +57,9 @@ pub struct StartedCircle {
     /// The circle's peer directory: its configured peers, and the other circles of the
     /// launcher once they have started (see [`crate::start_all`]).
     pub peers: Directory,
+    /// The fd of the socket it is served on, when one was passed by socket activation
+    /// (then its configured `host` and `port` are not used).
+    pub passed_fd: Option<i32>,
 }
 
 impl StartedCircle {
@@ -81,6 +85,16 @@ impl StartedCircle {
 pub async fn start_circle(
     config: &CircleConfig,
     console: Option<ConsoleDir>,
+) -> Result<StartedCircle, StartError> {
+    start_circle_on(config, console, None).await
+}
+
+/// Like [`start_circle`], served on `passed` when given (a socket passed by socket
+/// activation) instead of on the circle's own `host` and `port`.
+pub async fn start_circle_on(
+    config: &CircleConfig,
+    console: Option<ConsoleDir>,
+    passed: Option<PassedSocket>,
 ) -> Result<StartedCircle, StartError> {
     create_private_dir(&config.db_path).map_err(|source| StartError::DbPath {
         path: config.db_path.clone(),
@@ -124,9 +138,22 @@ pub async fn start_circle(
             .script_library(library)
     })?;
     let sandbox_workers = circle.sandbox_workers();
-    let addr = SocketAddr::new(config.host, config.port);
-    let server = rpc_server::start_with_console(addr, circle, &config.server, console).await?;
-    tracing::info!(circle = %config.id, url = %server.url(), "circle started");
+    let passed_fd = passed.as_ref().map(|socket| socket.fd);
+    let bind = match passed {
+        Some(socket) => Bind::Listener(socket.listener),
+        None => Bind::Addr(SocketAddr::new(config.host, config.port)),
+    };
+    let server = rpc_server::start_on(bind, circle, &config.server, console).await?;
+    match passed_fd {
+        Some(fd) => tracing::info!(
+            circle = %config.id,
+            url = %server.url(),
+            fd,
+            "circle started on a socket passed by socket activation (its configured host and \
+             port are not used)"
+        ),
+        None => tracing::info!(circle = %config.id, url = %server.url(), "circle started"),
+    }
     Ok(StartedCircle {
         config: config.clone(),
         public_key: key.public_key(),
@@ -134,6 +161,7 @@ pub async fn start_circle(
         sandbox_workers,
         store: our_store,
         peers: directory,
+        passed_fd,
     })
 }
 

@@ -14,6 +14,13 @@ const MAX_CHALLENGE_TTL_SECS: u64 = 86_400;
 
 /// Every problem of `circles` (read from `file`), in file order; empty when they can start.
 pub fn validate(file: &str, circles: &[CircleConfig]) -> Vec<ConfigError> {
+    validate_passed(file, circles, &[])
+}
+
+/// Like [`validate`], where the circles named in `passed` are served on sockets passed by
+/// socket activation (see [`crate::activation`]): their `host` and `port` are not used, so
+/// whether the port is free is not checked (the passed socket may well hold it).
+pub fn validate_passed(file: &str, circles: &[CircleConfig], passed: &[&str]) -> Vec<ConfigError> {
     let mut errors = Vec::new();
     if circles.is_empty() {
         errors.push(ConfigError::invalid(file, "", "lists no circles"));
@@ -26,7 +33,8 @@ pub fn validate(file: &str, circles: &[CircleConfig]) -> Vec<ConfigError> {
     check_paths_apart(file, circles, &places, &mut errors);
     check_peers(file, circles, &mut errors);
     for (i, circle) in circles.iter().enumerate() {
-        check_machine(file, i, circle, &mut errors);
+        let bound = !passed.contains(&circle.id.as_str());
+        check_machine(file, i, circle, bound, &mut errors);
     }
     errors
 }
@@ -251,8 +259,15 @@ fn check_paths_apart(
 }
 
 /// What the machine must offer: a script folder, a usable data directory, a free port (port
-/// 0 is chosen when the circle starts, among the free ones).
-fn check_machine(file: &str, i: usize, circle: &CircleConfig, errors: &mut Vec<ConfigError>) {
+/// 0 is chosen when the circle starts, among the free ones) when the circle is `bound` to its
+/// own port rather than served on a passed socket.
+fn check_machine(
+    file: &str,
+    i: usize,
+    circle: &CircleConfig,
+    bound: bool,
+    errors: &mut Vec<ConfigError>,
+) {
     if !circle.rhai_path.is_dir() {
         errors.push(ConfigError::unavailable(
             file,
@@ -270,7 +285,7 @@ fn check_machine(file: &str, i: usize, circle: &CircleConfig, errors: &mut Vec<C
             format!("{} exists and is not a directory", circle.db_path.display()),
         ));
     }
-    if circle.port != 0 {
+    if bound && circle.port != 0 {
         let addr = SocketAddr::new(circle.host, circle.port);
         if let Err(error) = TcpListener::bind(addr) {
             errors.push(ConfigError::unavailable(

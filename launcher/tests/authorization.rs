@@ -59,7 +59,8 @@ async fn a_stranger_calls_the_guestbook_is_refused_play_and_plays_once_a_member(
         names,
         [
             ("guestbook".into(), "read".into()),
-            ("guestbook".into(), "sign".into())
+            ("guestbook".into(), "sign".into()),
+            ("guestbook".into(), "visitor".into()),
         ]
     );
     match circle.play("40 + 2").await {

@@ -50,10 +50,69 @@ pub enum StartError {
         #[source]
         source: std::io::Error,
     },
+    /// A listener handed over ([`Bind::Listener`]) could not be served on.
+    #[error("cannot serve on the listener handed over: {what}: {source}")]
+    Listener {
+        what: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("cannot register the API: {0}")]
     Register(#[from] jsonrpsee::core::RegisterMethodError),
     #[error(transparent)]
     Settings(#[from] InvalidServerSettings),
+}
+
+/// Where a circle listens: an address to bind, or a listener bound already (by a parent
+/// process that passed it down, as systemd's socket activation does, or by a test that must
+/// know the port before the server starts; see [`start_on`]).
+#[derive(Debug)]
+pub enum Bind {
+    /// Bind this address (port 0 picks a free port).
+    Addr(SocketAddr),
+    /// Serve on this listening socket as it is: its address and port are the circle's.
+    Listener(std::net::TcpListener),
+}
+
+impl From<SocketAddr> for Bind {
+    fn from(addr: SocketAddr) -> Self {
+        Bind::Addr(addr)
+    }
+}
+
+impl From<std::net::TcpListener> for Bind {
+    fn from(listener: std::net::TcpListener) -> Self {
+        Bind::Listener(listener)
+    }
+}
+
+impl Bind {
+    /// The listener to accept on, and its address (the real port when asked for port 0).
+    async fn listen(self) -> Result<(tokio::net::TcpListener, SocketAddr), StartError> {
+        match self {
+            Bind::Addr(addr) => {
+                let bind_error = |source| StartError::Bind { addr, source };
+                let listener = tokio::net::TcpListener::bind(addr)
+                    .await
+                    .map_err(bind_error)?;
+                let local_addr = listener.local_addr().map_err(bind_error)?;
+                Ok((listener, local_addr))
+            }
+            Bind::Listener(listener) => {
+                let error = |what| move |source| StartError::Listener { what, source };
+                let local_addr = listener
+                    .local_addr()
+                    .map_err(error("it has no local address"))?;
+                // tokio polls the socket: a blocking accept would stall a runtime thread.
+                listener
+                    .set_nonblocking(true)
+                    .map_err(error("cannot make it non-blocking"))?;
+                let listener = tokio::net::TcpListener::from_std(listener)
+                    .map_err(error("cannot register it with the runtime"))?;
+                Ok((listener, local_addr))
+            }
+        }
+    }
 }
 
 /// A circle being served.
@@ -115,6 +174,18 @@ pub async fn start_with_console(
     settings: &ServerSettings,
     console: Option<ConsoleDir>,
 ) -> Result<RunningCircle, StartError> {
+    start_on(addr, circle, settings, console).await
+}
+
+/// Like [`start_with_console`], on `bind`: an address, or a listening socket bound already
+/// (a `std::net::TcpListener`, e.g. one passed down by socket activation), which is served
+/// as it is.
+pub async fn start_on(
+    bind: impl Into<Bind>,
+    circle: Circle,
+    settings: &ServerSettings,
+    console: Option<ConsoleDir>,
+) -> Result<RunningCircle, StartError> {
     let circle_settings = circle.settings();
     // Where nothing is open to anonymous callers, a connection that does not sign in has
     // no business staying.
@@ -123,7 +194,14 @@ pub async fn start_with_console(
         .access
         .requires_sign_in()
         .then_some(circle_settings.challenge_ttl.saturating_add(SIGN_IN_GRACE));
-    serve_inner(addr, rpc_module(circle)?, settings, console, sign_in_within).await
+    serve_inner(
+        bind.into(),
+        rpc_module(circle)?,
+        settings,
+        console,
+        sign_in_within,
+    )
+    .await
 }
 
 /// Serves `module` on `addr` with per-connection sessions and `settings`.
@@ -132,14 +210,23 @@ pub async fn serve<C: Send + Sync + 'static>(
     module: RpcModule<C>,
     settings: &ServerSettings,
 ) -> Result<RunningCircle, StartError> {
-    serve_inner(addr, module, settings, None, None).await
+    serve_on(addr, module, settings).await
 }
 
-/// Listens on `addr` and serves every connection (see the `listener`, `connection` and
+/// Like [`serve`], on `bind`: an address, or a listening socket bound already.
+pub async fn serve_on<C: Send + Sync + 'static>(
+    bind: impl Into<Bind>,
+    module: RpcModule<C>,
+    settings: &ServerSettings,
+) -> Result<RunningCircle, StartError> {
+    serve_inner(bind.into(), module, settings, None, None).await
+}
+
+/// Listens on `bind` and serves every connection (see the `listener`, `connection` and
 /// `websocket` modules); `sign_in_within`: how long a WebSocket connection may stay without
 /// signing in, on circles that require it.
 async fn serve_inner<C: Send + Sync + 'static>(
-    addr: SocketAddr,
+    bind: Bind,
     module: RpcModule<C>,
     settings: &ServerSettings,
     console: Option<ConsoleDir>,
@@ -149,12 +236,7 @@ async fn serve_inner<C: Send + Sync + 'static>(
     if let Some(console) = &console {
         tracing::debug!(dir = %console.path().display(), "serving the web console");
     }
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|source| StartError::Bind { addr, source })?;
-    let local_addr = listener
-        .local_addr()
-        .map_err(|source| StartError::Bind { addr, source })?;
+    let (listener, local_addr) = bind.listen().await?;
     let known = std::sync::Arc::new(KnownHosts::new(local_addr, &settings.allowed_origins));
     let (stop, handle) = jsonrpsee::server::stop_channel();
     let serving = Arc::new(Serving {

@@ -6,6 +6,8 @@ pub mod raw_ws;
 
 use std::io::{BufRead, BufReader};
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
@@ -30,6 +32,49 @@ pub fn port_in_use() -> (TcpListener, u16) {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind a loopback port");
     let port = listener.local_addr().expect("bound address").port();
     (listener, port)
+}
+
+/// Sets `command` up to hand `fds` to its process as systemd's socket activation does: the
+/// i-th fd becomes the child's fd 3+i, `LISTEN_FDS` counts them and `LISTEN_FDNAMES` names
+/// them (`LISTEN_PID` is removed: the child's pid is not known before it runs, and the
+/// launcher takes the fds when it is unset). The fds live in the command until it is dropped
+/// (after spawning it), so they stay open until the child has its copies.
+pub fn pass_fds(command: &mut Command, fds: Vec<(&str, OwnedFd)>) {
+    let names: Vec<&str> = fds.iter().map(|(name, _)| *name).collect();
+    command
+        .env("LISTEN_FDS", fds.len().to_string())
+        .env("LISTEN_FDNAMES", names.join(":"))
+        .env_remove("LISTEN_PID");
+    let fds: Vec<OwnedFd> = fds.into_iter().map(|(_, fd)| fd).collect();
+    const MAX_FDS: usize = 64;
+    assert!(fds.len() <= MAX_FDS, "at most {MAX_FDS} fds");
+    let count = RawFd::try_from(fds.len()).expect("a few fds");
+    // Runs in the child between fork and exec: only async-signal-safe calls (fcntl, dup2),
+    // no allocation.
+    let place = move || {
+        // A source fd may itself be one of the targets 3..3+count (the test's listener may
+        // be fd 3): first copy every source above the targets (close-on-exec, so these
+        // copies vanish at exec), then put the copies in place; dup2 clears close-on-exec
+        // on the targets, so the launcher inherits exactly those.
+        let above = 3 + count;
+        let mut copies = [0 as RawFd; MAX_FDS];
+        for (copy, fd) in copies.iter_mut().zip(&fds) {
+            // SAFETY: fcntl on an fd this closure owns (open for the command's life).
+            *copy = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, above) };
+            if *copy < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+        }
+        for (i, copy) in copies[..fds.len()].iter().enumerate() {
+            // SAFETY: dup2 of an open fd onto a number of the child's own.
+            if unsafe { libc::dup2(*copy, 3 + i as RawFd) } < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+        }
+        Ok(())
+    };
+    // SAFETY: `place` makes only async-signal-safe calls and allocates nothing.
+    unsafe { command.pre_exec(place) };
 }
 
 /// Whether something accepts TCP connections at `url` (`ws://host:port`).
@@ -100,6 +145,43 @@ impl World {
         Launcher::start(&self.write(), self.circles.len())
     }
 
+    /// Like [`World::launch`], with `listeners` passed to the launcher by socket activation
+    /// (see [`pass_fds`]): each `(circle id, listener)` serves that circle on the listener,
+    /// whose port the test knew before the launcher started (and nobody could take in
+    /// between). The test's copies of the listeners are closed once the launcher has its
+    /// own, so the ports are the launcher's alone.
+    pub fn launch_with_listeners<'a>(
+        &self,
+        listeners: impl IntoIterator<Item = (&'a str, TcpListener)>,
+    ) -> Launcher {
+        let mut command = Command::new(launcher_binary());
+        command
+            .arg("--config")
+            .arg(self.write())
+            .arg("--no-console")
+            .stderr(Stdio::inherit());
+        let fds = listeners
+            .into_iter()
+            .map(|(name, listener)| (name, OwnedFd::from(listener)))
+            .collect();
+        pass_fds(&mut command, fds);
+        Launcher::spawn(command, self.circles.len())
+    }
+
+    /// Runs the launcher on this world to completion with `fds` passed as socket activation
+    /// passes sockets (any fds: files and sockets that do not listen too, to test the
+    /// launcher's checks), and `env` set on top (e.g. a malformed `LISTEN_FDS`).
+    pub fn run_with_fds(&self, fds: Vec<(&str, OwnedFd)>, env: &[(&str, &str)]) -> Output {
+        let mut command = Command::new(launcher_binary());
+        command
+            .arg("--config")
+            .arg(self.write())
+            .arg("--no-console");
+        pass_fds(&mut command, fds);
+        command.envs(env.iter().copied());
+        command.output().expect("launcher runs")
+    }
+
     /// Like [`World::launch`], with the launcher under resource limits, as the shell's
     /// `ulimit` sets them (e.g. `["-d 1048576"]`: 1 GiB of data segment; `["-n 64"]`: 64 file
     /// descriptors), and extra launcher arguments instead of `--no-console`.
@@ -139,6 +221,8 @@ pub struct Row {
 pub struct Launcher {
     pub child: Child,
     pub rows: Vec<Row>,
+    /// Every line it printed up to `ready:` (the table and the notes after it).
+    pub printed: Vec<String>,
 }
 
 impl Launcher {
@@ -175,10 +259,12 @@ impl Launcher {
             }
         });
         let mut rows = Vec::new();
+        let mut printed = Vec::new();
         loop {
             let line = rx
                 .recv_timeout(Duration::from_secs(60))
                 .expect("the launcher prints its table and `ready:` within 60 s");
+            printed.push(line.clone());
             if line.starts_with("ready:") {
                 break;
             }
@@ -194,7 +280,11 @@ impl Launcher {
             });
         }
         assert_eq!(rows.len(), circles, "one table row per circle");
-        Launcher { child, rows }
+        Launcher {
+            child,
+            rows,
+            printed,
+        }
     }
 
     pub fn row(&self, id: &str) -> &Row {
