@@ -8,21 +8,9 @@ use std::time::{Duration, Instant};
 
 use circles_identity::{PublicKey, SecretKey};
 use rpc_client::{LimitName, PlayError, PlayResult, Via};
-use serde_json::{Value, json};
+use serde_json::json;
+use support::peers::{circle_mut, connections_to, give_identity, signed_in};
 use support::{Launcher, World};
-
-/// Signs in to circle `id` as a fresh key; the key and the connection.
-async fn signed_in(
-    launcher: &Launcher,
-    id: &str,
-) -> (SecretKey, rpc_client::CircleClient<rpc_client::Transport>) {
-    let me = SecretKey::generate();
-    let client = rpc_client::connect(&launcher.url(id))
-        .await
-        .expect("connect");
-    client.authenticate(&me, None).await.expect("sign in");
-    (me, client)
-}
 
 /// Runs `script` on circle `id` as a fresh key.
 async fn play(
@@ -46,24 +34,6 @@ fn limit_of(error: &rpc_client::Error) -> LimitName {
         rpc_client::Error::Call(rpc_client::CallError::ScriptLimitExceeded(data)) => data.limit,
         other => panic!("expected a limit error, got {other}"),
     }
-}
-
-/// Circle `id` signs in with `key` (its identity file is written before the launch).
-fn give_identity(world: &World, id: &str) -> SecretKey {
-    let key = SecretKey::generate();
-    let dir = world.path(&format!("data/{id}"));
-    std::fs::create_dir_all(&dir).expect("mkdir db_path");
-    key.save_to_file(dir.join("identity.key"))
-        .expect("write the identity key");
-    key
-}
-
-fn circle_mut<'w>(world: &'w mut World, id: &str) -> &'w mut Value {
-    world
-        .circles
-        .iter_mut()
-        .find(|c| c["id"] == id)
-        .expect("a circle of the world")
 }
 
 /// Asserts that circle `id` answers a plain script.
@@ -428,28 +398,6 @@ async fn every_failure_is_a_clear_error_and_the_circles_serve_on() {
     serves(&launcher, "alice").await;
     drop(mute);
     impostor.stop().await;
-}
-
-/// Established TCP connections whose server end is `port` on this machine.
-fn connections_to(port: u16) -> usize {
-    ["/proc/net/tcp", "/proc/net/tcp6"]
-        .iter()
-        .filter_map(|table| std::fs::read_to_string(table).ok())
-        .flat_map(|text| {
-            text.lines()
-                .skip(1)
-                .filter(|line| {
-                    let fields: Vec<&str> = line.split_whitespace().collect();
-                    let local_port = fields
-                        .get(1)
-                        .and_then(|addr| addr.rsplit(':').next())
-                        .and_then(|hex| u16::from_str_radix(hex, 16).ok());
-                    local_port == Some(port) && fields.get(3) == Some(&"01")
-                })
-                .map(str::to_owned)
-                .collect::<Vec<_>>()
-        })
-        .count()
 }
 
 #[tokio::test(flavor = "multi_thread")]

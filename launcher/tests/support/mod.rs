@@ -2,6 +2,7 @@
 //! `launcher` binary on it, and talk to its circles over WebSocket with the typed client.
 #![allow(dead_code)] // each test binary uses a different part
 
+pub mod peers;
 pub mod raw_ws;
 
 use std::io::{BufRead, BufReader};
