@@ -12,7 +12,11 @@ use support::World;
 fn shipped_world() -> World {
     let mut world = World::new(&["alice", "bob"]);
     let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts");
-    for (circle, module) in [("alice", "guestbook.rhai"), ("bob", "notes.rhai")] {
+    for (circle, module) in [
+        ("alice", "guestbook.rhai"),
+        ("bob", "notes.rhai"),
+        ("bob", "neighbours.rhai"),
+    ] {
         let text = std::fs::read_to_string(format!("{shipped}/{circle}/{module}"))
             .expect("the example module is shipped");
         world.write_script(circle, module, &text);
@@ -189,4 +193,49 @@ fn add_member_edits_the_config_and_keeps_the_rest() {
             serde_json::from_str(&std::fs::read_to_string(&config).expect("read")).expect("JSON");
         assert_eq!(unchanged, edited, "{all:?}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bob_signs_alices_guestbook_as_bob_for_a_stranger() {
+    let world = shipped_world();
+    let launcher = world.launch();
+    let bob_key = launcher.row("bob").public_key.to_hex();
+    let stranger = SecretKey::generate();
+    let me = stranger.public_key().to_hex();
+    let bob = rpc_client::connect(&launcher.url("bob"))
+        .await
+        .expect("connect");
+    bob.authenticate(&stranger, None).await.expect("sign in");
+
+    let count = bob
+        .call("neighbours", "greet_alice", vec![json!("hi from bob")])
+        .await
+        .expect("bob greets alice");
+    assert_eq!(count.value, json!(1));
+    let book = bob
+        .call("neighbours", "alice_guestbook", vec![])
+        .await
+        .expect("bob reads alice's guestbook");
+    assert_eq!(
+        book.value,
+        json!([format!("{bob_key}: hi from bob (asked by {me})")]),
+        "the entry is bob's, and says who asked"
+    );
+    let seen = bob
+        .call("neighbours", "ask_alice_who", vec![])
+        .await
+        .expect("bob asks alice");
+    assert_eq!(
+        seen.value,
+        json!({"caller": bob_key, "chain": [me, bob_key], "member": false})
+    );
+    let failed = bob
+        .call("neighbours", "try_alice", vec![json!("nope")])
+        .await
+        .expect("the failure is a value");
+    assert_eq!(
+        failed.value["failed"]["code"],
+        rpc_client::error_code::NOT_CALLABLE
+    );
+    assert_eq!(failed.value["failed"]["peer"], "alice");
 }

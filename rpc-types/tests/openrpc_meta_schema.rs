@@ -47,9 +47,10 @@ const PROTOCOL_METHODS: [(&str, &[&str], &[&str]); 6] = [
         &["pubkey", "signature"],
         &["InvalidParams", "AuthenticationFailed", "InternalError"],
     ),
+    // `via?`: the issue "Peers" (a circle's script calling another circle).
     (
         "play",
-        &["script"],
+        &["script", "via?"],
         &[
             "InvalidParams",
             "Unauthenticated",
@@ -63,7 +64,7 @@ const PROTOCOL_METHODS: [(&str, &[&str], &[&str]); 6] = [
     // The issue "Authorization": published functions.
     (
         "call",
-        &["module", "function", "args?"],
+        &["module", "function", "args?", "via?"],
         &[
             "InvalidParams",
             "Unauthenticated",
