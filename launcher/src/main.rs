@@ -89,8 +89,23 @@ enum Command {
     },
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
+    // Short runs are tried inline on the runtime's threads: give them a worker's stack, so
+    // they run there without a stack switch.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_stack_size(circles_sandbox::RUN_STACK_BYTES)
+        .build();
+    match runtime {
+        Ok(runtime) => runtime.block_on(launch()),
+        Err(error) => {
+            eprintln!("launcher: cannot start the async runtime: {error}");
+            ExitCode::from(launcher::exit::FAILURE)
+        }
+    }
+}
+
+async fn launch() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()

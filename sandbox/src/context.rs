@@ -83,6 +83,8 @@ impl RunContext {
     /// has (almost) no time left. A refusal ends the run like any limit (see
     /// [`RunContext::exceed`]); outside a run there is nothing to call for.
     pub fn peer_call(at: Position) -> Result<PeerCall, Box<EvalAltResult>> {
+        // A peer call blocks, and its effects cannot be taken back.
+        Self::needs_worker();
         let Some(chain) = Self::with_current(|c| c.call_chain.clone()) else {
             return Err("peer calls are made from a circle's scripts only".into());
         };
@@ -152,6 +154,28 @@ impl RunContext {
         DEADLINE.with(Cell::get)
     }
 
+    /// For host functions that block (waiting on the network, say) or do what cannot be taken
+    /// back: a short run may be tried first on the thread that received it, within a small
+    /// budget, and started again on a worker if it does not finish within it; such an attempt
+    /// is abandoned here, before the function does anything (the run then starts again on a
+    /// worker, where this returns at once). Everything a run keeps in a
+    /// [`RunState`](crate::RunState) is dropped with an abandoned attempt.
+    pub fn needs_worker() {
+        if INLINE.with(Cell::get).is_some() {
+            abandon();
+        }
+    }
+
+    /// Calls `f` with the current run's [`RunState`](crate::RunState) of type `S`, made on
+    /// first use: dropped if the run fails, [finished](crate::RunState::finish) if it
+    /// succeeds. `None` outside a run, or when `f` asks for the same state again.
+    pub fn with_state<S: crate::RunState, R>(f: impl FnOnce(&mut S) -> R) -> Option<R> {
+        if CONTEXT.with(|c| c.try_borrow().map_or(true, |c| c.is_none())) {
+            return None;
+        }
+        crate::state::with_state(f)
+    }
+
     /// Ends the current run with a limit error: for host functions that enforce a limit of
     /// their own (e.g. a store quota). The returned error stops the script, and the run is
     /// reported as [`ScriptError::LimitExceeded`](crate::ScriptError::LimitExceeded) with
@@ -186,7 +210,19 @@ pub(crate) struct PeerBudget {
     pub(crate) max_hops: usize,
 }
 
+/// The budget of an attempt to run a script on the thread that received it: past it, the
+/// attempt is abandoned and the run starts again on a worker.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct InlineBudget {
+    pub(crate) max_operations: u64,
+    pub(crate) until: Instant,
+}
+
 thread_local! {
+    /// Set while the run on this thread is an inline attempt.
+    static INLINE: Cell<Option<InlineBudget>> = const { Cell::new(None) };
+    /// The inline attempt on this thread was abandoned (see [`RunContext::needs_worker`]).
+    static ABANDONED: Cell<bool> = const { Cell::new(false) };
     static PEER_BUDGET: Cell<PeerBudget> = const {
         Cell::new(PeerBudget { made: 0, max_calls: 0, max_hops: 0 })
     };
@@ -246,6 +282,29 @@ pub(crate) struct RunEnded;
 pub(crate) fn end_run(limit: LimitKind, message: String) -> ! {
     record_limit(limit, message);
     std::panic::resume_unwind(Box::new(RunEnded))
+}
+
+/// Abandons the inline attempt on this thread: unwinds out of rhai, like a limit.
+pub(crate) fn abandon() -> ! {
+    ABANDONED.with(|a| a.set(true));
+    std::panic::resume_unwind(Box::new(RunEnded))
+}
+
+/// True once the inline attempt on this thread has been abandoned.
+pub(crate) fn abandoned() -> bool {
+    ABANDONED.with(Cell::get)
+}
+
+/// True when the inline attempt on this thread has used its budget (`operations` so far).
+#[inline]
+pub(crate) fn inline_budget_spent(operations: u64) -> bool {
+    INLINE.with(|b| match b.get() {
+        None => false,
+        Some(budget) => {
+            operations > budget.max_operations
+                || (operations.is_multiple_of(16) && Instant::now() >= budget.until)
+        }
+    })
 }
 
 /// True once the current run has hit a limit.
@@ -310,9 +369,13 @@ impl RunGuard {
         max_log_bytes: usize,
         max_memory_bytes: u64,
         peers: PeerBudget,
+        inline: Option<InlineBudget>,
     ) -> Self {
+        crate::state::discard_all();
         CONTEXT.with(|c| *c.borrow_mut() = Some(ctx));
         PEER_BUDGET.with(|b| b.set(peers));
+        INLINE.with(|b| b.set(inline));
+        ABANDONED.with(|a| a.set(false));
         LIMIT.with(|l| *l.borrow_mut() = None);
         DEADLINE.with(|d| d.set(Some(deadline)));
         let memory_start = alloc::thread_net_allocated();
@@ -355,6 +418,9 @@ impl Drop for RunGuard {
         });
         DEADLINE.with(|d| d.set(None));
         PEER_BUDGET.with(|b| b.set(PeerBudget::default()));
+        INLINE.with(|b| b.set(None));
+        ABANDONED.with(|a| a.set(false));
+        crate::state::discard_all();
         MEMORY_CEILING.with(|c| c.set(i64::MAX));
         LIMIT.with(|l| {
             if let Ok(mut l) = l.try_borrow_mut() {

@@ -39,12 +39,17 @@
 
 pub mod alloc;
 mod builtins;
+mod cache;
 mod context;
+mod engine;
 mod error;
 pub mod json;
 mod limits;
 mod modules;
+mod pool;
+mod run;
 mod sandbox;
+mod state;
 mod value;
 
 pub use context::{PeerCall, RunContext};
@@ -53,6 +58,7 @@ pub use limits::{InvalidLimits, Limits};
 pub use modules::{PublishedFunction, ScriptLibrary};
 pub use rhai;
 pub use sandbox::{
-    CacheStats, Caller, CircleInfo, MemoryStats, Outcome, Sandbox, SandboxBuilder, SandboxError,
-    SandboxWorkers,
+    CacheStats, Caller, CircleInfo, MemoryStats, Outcome, RUN_STACK_BYTES, RunStats, Sandbox,
+    SandboxBuilder, SandboxError, SandboxWorkers,
 };
+pub use state::{Pending, RunState};

@@ -23,7 +23,8 @@ use serde::{Deserialize, Serialize};
 /// | `max_memory_bytes` | 67 108 864 (64 MiB) | memory one run may hold at once: what its worker thread allocates from the start of the run (compiling included) net of what it frees, whatever holds it (values, captured variables, curried function pointers, its result); checked at every operation, so one operation can pass it by what it allocates (copying what the run holds, at most; the built-ins that could allocate more in one call are bounded). Enforced only when the binary installs [`CountingAllocator`](crate::alloc::CountingAllocator) (the `launcher` does); at least 1 MiB, at most 1 TiB | `memory` |
 /// | `max_log_bytes` | 1 048 576 (1 MiB) | bytes kept from `print`/`debug` (each line counts its length + 1); later lines are dropped and one final line `[logs truncated]` is added | (never an error) |
 /// | `workers` | available parallelism | dedicated threads that run this circle's scripts; at most 256 | — |
-/// | `queue` | 256 | runs waiting for a free worker; when full a run is refused at once | `busy` |
+/// | `queue` | 4 096 | runs waiting for a free worker; when full a run is refused at once | `busy` |
+/// | `inline_operations` | 2 000 | a run that may be short (a published function, a script of at most 4 KiB) is first tried on the thread that received it, with no hand-off to a worker, for at most this many operations and 250 µs; past either it is abandoned (leaving nothing behind) and runs on a worker from the start. `0`: every run on a worker; at most 1 000 000 | — |
 /// | `max_hops` | 3 | circles a request may have come through before reaching this one: a request whose call chain (`CALL_CHAIN`, the direct caller not counted) is longer is refused, and a script may call a peer only if the peer's chain would not be; `0` accepts no request made by another circle's script and lets scripts call no peer; at most 16 | `hops` |
 /// | `max_peer_calls` | 8 | peer calls (`peers::invoke`, `peers::play`) one run may make; `0` allows none; at most 1 000 | `peer_calls` |
 /// | `cache_entries` | 1 024 | compiled scripts kept (keyed by the exact script text) so a repeated script is not parsed again | — |
@@ -60,8 +61,11 @@ pub struct Limits {
     pub max_log_bytes: usize,
     /// Worker threads (default: the machine's available parallelism).
     pub workers: usize,
-    /// Maximum runs waiting for a worker (default 256).
+    /// Maximum runs waiting for a worker (default 4 096).
     pub queue: usize,
+    /// Operations an inline attempt may take before the run moves to a worker (default
+    /// 2 000; 0: every run on a worker).
+    pub inline_operations: u64,
     /// Circles a request may have come through before this one (default 3, at most 16).
     pub max_hops: usize,
     /// Peer calls one run may make (default 8, at most 1 000).
@@ -79,6 +83,7 @@ const MAX_TIME_CAP_MS: u64 = 3_600_000;
 const MAX_SCRIPT_CAP: usize = 16 * 1024 * 1024;
 const MAX_QUEUE_CAP: usize = 1_000_000;
 const MAX_HOPS_CAP: usize = 16;
+const MAX_INLINE_OPERATIONS: u64 = 1_000_000;
 const MAX_PEER_CALLS_CAP: u32 = 1_000;
 const MAX_CACHE_CAP: usize = 1_000_000;
 /// Below this a run could not even compile a typical script.
@@ -102,7 +107,8 @@ impl Default for Limits {
             max_memory_bytes: 64 * 1024 * 1024,
             max_log_bytes: 1024 * 1024,
             workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
-            queue: 256,
+            queue: 4096,
+            inline_operations: 2_000,
             max_hops: 3,
             max_peer_calls: 8,
             cache_entries: 1_024,
@@ -181,6 +187,11 @@ impl Limits {
         check("max_log_bytes", n(self.max_log_bytes), u64::MAX)?;
         check("workers", n(self.workers), n(MAX_WORKERS_CAP))?;
         check("queue", n(self.queue), n(MAX_QUEUE_CAP))?;
+        at_most(
+            "inline_operations",
+            self.inline_operations,
+            MAX_INLINE_OPERATIONS,
+        )?;
         at_most("max_hops", n(self.max_hops), n(MAX_HOPS_CAP))?;
         at_most(
             "max_peer_calls",

@@ -1,37 +1,40 @@
 //! The sandbox: one engine per circle, a bounded pool of worker threads, a compiled-script cache.
 
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender, TrySendError};
-use quick_cache::sync::Cache;
+use crossbeam_channel::{Sender, TrySendError};
 use rhai::module_resolvers::DummyModuleResolver;
-use rhai::{AST, Dynamic, Engine, ImmutableString, ModuleResolver, Scope};
+use rhai::{Engine, ModuleResolver};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{oneshot, watch};
 
 use crate::alloc;
-use crate::builtins;
-use crate::context::{
-    PeerBudget, RunContext, RunEnded, RunGuard, check_memory, deadline_passed, end_run, limit_hit,
-    memory_exceeded, memory_message, push_log, take_limit,
-};
-use crate::error::{LimitKind, NotCallable, ScriptError, from_eval_error, from_parse_error};
+use crate::cache::script_cache;
+use crate::context::{InlineBudget, PeerBudget};
+use crate::engine::{apply_restrictions, register_identity_fns};
+use crate::error::{LimitKind, ScriptError};
 use crate::limits::{InvalidLimits, Limits};
 use crate::modules::{PublishedFunction, ScriptLibrary, SharedLibrary};
-use crate::value::{result_json, to_output};
+use crate::pool::{Job, worker_loop};
+use crate::run::{Attempt, Reply, Shared, Work, check_call_names, run_job};
 
-/// Stack of each worker thread. Rhai evaluates recursively; the depth limits keep the stack
-/// use bounded, this leaves ample room (it is reserved address space, touched only as used).
-const WORKER_STACK_BYTES: usize = 64 * 1024 * 1024;
+/// Stack of each worker thread, and of inline attempts. Rhai evaluates recursively; the
+/// depth limits keep the stack use bounded, this leaves ample room (it is reserved address
+/// space, touched only as used).
+pub const RUN_STACK_BYTES: usize = 64 * 1024 * 1024;
 
-/// The deadline is checked every this many operations (must be a power of two).
-const DEADLINE_CHECK_EVERY: u64 = 64;
+/// An inline attempt runs on the caller's thread if at least this much of its stack is left
+/// (a thread made with [`RUN_STACK_BYTES`], say), else on a stack of its own.
+const INLINE_STACK_RED_ZONE: usize = RUN_STACK_BYTES / 2;
 
-const REPLY_SPIN: Duration = Duration::from_micros(50);
-const IDLE_WATCH: Duration = Duration::from_micros(50);
+/// How long an inline attempt may run before it is abandoned for a worker.
+const INLINE_TIME: Duration = Duration::from_micros(250);
+
+/// Scripts longer than this are not tried inline (compiling them alone could take longer
+/// than [`INLINE_TIME`]).
+const INLINE_MAX_SCRIPT_BYTES: usize = 4096;
 
 /// The circle a sandbox runs scripts for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -114,6 +117,15 @@ pub struct CacheStats {
     /// What the held scripts weigh against `cache_bytes`: each one's text plus its compiled
     /// form, at least `cache_bytes / cache_entries` (see [`Limits`]).
     pub bytes: u64,
+}
+
+/// Where runs ran.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct RunStats {
+    /// Runs that ended in an inline attempt, on the thread that asked for them.
+    pub inline: u64,
+    /// Inline attempts abandoned for a worker (over their budget, or blocking).
+    pub abandoned: u64,
 }
 
 /// How the memory budget of runs (`max_memory_bytes`) is doing.
@@ -226,7 +238,8 @@ impl SandboxBuilder {
             max_memory_bytes: self.limits.max_memory_bytes,
             largest_run_bytes: AtomicU64::new(0),
             memory_stops: AtomicU64::new(0),
-            in_flight: AtomicUsize::new(0),
+            inline_ended: AtomicU64::new(0),
+            inline_abandoned: AtomicU64::new(0),
             peer_budget: PeerBudget {
                 made: 0,
                 max_calls: self.limits.max_peer_calls,
@@ -242,7 +255,7 @@ impl SandboxBuilder {
             let running = running.clone();
             std::thread::Builder::new()
                 .name(format!("sandbox-{}-{i}", self.circle.id))
-                .stack_size(WORKER_STACK_BYTES)
+                .stack_size(RUN_STACK_BYTES)
                 .spawn(move || {
                     worker_loop(&shared, &rx);
                     // Let go of the engine before announcing the exit.
@@ -265,8 +278,13 @@ impl SandboxBuilder {
 
 /// Runs untrusted Rhai scripts for one circle.
 ///
-/// One [`Engine`] per circle, built once and shared by a fixed pool of worker threads; runs
-/// wait in a bounded queue. Scripts never run on the async runtime's threads. Dropping the
+/// One [`Engine`] per circle, built once. A run that may be short (a published function, a
+/// script of at most 4 KiB) is first tried inline, on the thread that asks for it, within a
+/// small budget (`inline_operations`, and 250 µs): most finish there, with no thread
+/// hand-off. The others, and those that outgrow the budget or block (a peer call), run on the
+/// circle's fixed pool of worker threads (at a lower CPU priority), waiting in a bounded
+/// queue. An abandoned attempt leaves nothing behind: its [`crate::RunState`]s (the store's
+/// writes) are dropped, and blocking host functions abandon it before they act. Dropping the
 /// sandbox closes the queue: workers finish the runs already queued (skipping those whose
 /// caller has gone away) and exit; a run in progress ends within `max_time_ms`.
 /// [`Sandbox::workers`] tells when they have.
@@ -388,42 +406,63 @@ impl Sandbox {
         Ok(functions)
     }
 
-    /// Queues `work` (or answers its error at once) and waits for its reply.
+    /// Runs `work` (or answers its error at once) and waits for its reply: inline when it
+    /// is short enough, else on a worker.
     fn dispatch(
         &self,
         work: Result<Work, ScriptError>,
         caller: Caller,
     ) -> impl Future<Output = Result<Outcome, ScriptError>> + Send + 'static {
-        // Watching for the reply only pays when this run starts at once (a worker is
-        // free); behind other runs it would take CPU time from them.
-        let spin = if self.shared.in_flight.load(Ordering::Relaxed) < self.limits.workers {
-            REPLY_SPIN
-        } else {
-            Duration::ZERO
-        };
-        let submitted = work
+        let started = work
             .and_then(|work| self.check_hops(&caller).map(|()| work))
-            .and_then(|work| self.submit(work, caller));
+            .and_then(|work| self.start(work, caller));
         async move {
-            let mut reply = submitted?;
-            let spin_until = Instant::now() + spin;
-            loop {
-                match reply.try_recv() {
-                    Ok(result) => return result,
-                    Err(oneshot::error::TryRecvError::Empty) if Instant::now() < spin_until => {
-                        tokio::task::yield_now().await
-                    }
-                    Err(oneshot::error::TryRecvError::Empty) => break,
-                    Err(oneshot::error::TryRecvError::Closed) => break,
+            let reply = match started? {
+                Started::Ended(reply) => reply,
+                Started::Queued(reply) => reply.await.unwrap_or_else(|_| {
+                    Err(ScriptError::Panicked {
+                        message: "the sandbox worker stopped before answering".to_owned(),
+                    })
+                }),
+            };
+            let finished = reply?;
+            // The answer waits for the run's effects (its store writes being durable).
+            for pending in finished.pending {
+                pending.await?;
+            }
+            Ok(finished.outcome)
+        }
+    }
+
+    /// Tries `work` inline when it may be short (no thread hand-off: a trivial script costs
+    /// about what answering costs), else, or when the attempt outgrows its budget, queues
+    /// it for a worker. An abandoned attempt leaves nothing behind (see
+    /// [`RunContext::needs_worker`](crate::RunContext::needs_worker)).
+    fn start(&self, work: Work, caller: Caller) -> Result<Started, ScriptError> {
+        let not_after = caller.time_left.map(|left| Instant::now() + left);
+        let short = match &work {
+            Work::Script(script) => script.len() <= INLINE_MAX_SCRIPT_BYTES,
+            Work::Call { .. } => true,
+        };
+        if short && self.limits.inline_operations > 0 {
+            let budget = InlineBudget {
+                max_operations: self.limits.inline_operations,
+                until: Instant::now() + INLINE_TIME,
+            };
+            let attempt = stacker::maybe_grow(INLINE_STACK_RED_ZONE, RUN_STACK_BYTES, || {
+                run_job(&self.shared, &work, &caller, not_after, Some(budget))
+            });
+            match attempt {
+                Attempt::Ended(reply) => {
+                    self.shared.inline_ended.fetch_add(1, Ordering::Relaxed);
+                    return Ok(Started::Ended(reply));
+                }
+                Attempt::Abandoned => {
+                    self.shared.inline_abandoned.fetch_add(1, Ordering::Relaxed);
                 }
             }
-            match reply.await {
-                Ok(result) => result,
-                Err(_) => Err(ScriptError::Panicked {
-                    message: "the sandbox worker stopped before answering".to_owned(),
-                }),
-            }
         }
+        self.submit(work, caller, not_after).map(Started::Queued)
     }
 
     /// Refuses a request that came through more circles than `max_hops`.
@@ -442,19 +481,21 @@ impl Sandbox {
         Ok(())
     }
 
-    fn submit(&self, work: Work, caller: Caller) -> Result<oneshot::Receiver<Reply>, ScriptError> {
+    fn submit(
+        &self,
+        work: Work,
+        caller: Caller,
+        not_after: Option<Instant>,
+    ) -> Result<oneshot::Receiver<Reply>, ScriptError> {
         let (reply, rx) = oneshot::channel();
         let job = Job {
-            not_after: caller.time_left.map(|left| Instant::now() + left),
+            not_after,
             work,
             caller,
             reply,
         };
         match self.tx.try_send(job) {
-            Ok(()) => {
-                self.shared.in_flight.fetch_add(1, Ordering::Relaxed);
-                Ok(rx)
-            }
+            Ok(()) => Ok(rx),
             Err(TrySendError::Full(_)) => Err(ScriptError::limit_exceeded(
                 LimitKind::Busy,
                 format!(
@@ -493,6 +534,14 @@ impl Sandbox {
         }
     }
 
+    /// Where runs ran: inline, or on a worker after an abandoned attempt.
+    pub fn run_stats(&self) -> RunStats {
+        RunStats {
+            inline: self.shared.inline_ended.load(Ordering::Relaxed),
+            abandoned: self.shared.inline_abandoned.load(Ordering::Relaxed),
+        }
+    }
+
     /// How the memory budget of runs is doing, and whether it is enforced at all.
     pub fn memory_stats(&self) -> MemoryStats {
         MemoryStats {
@@ -503,432 +552,10 @@ impl Sandbox {
     }
 }
 
-type Reply = Result<Outcome, ScriptError>;
-
-struct Job {
-    work: Work,
-    caller: Caller,
-    /// The caller's own deadline, when it gave one: the run ends by then, and does not
-    /// start once it has passed (its caller has given up on the answer).
-    not_after: Option<Instant>,
-    reply: oneshot::Sender<Reply>,
-}
-
-/// What a run does.
-enum Work {
-    /// Runs a script's text.
-    Script(String),
-    /// Calls a published function of the script library.
-    Call {
-        module: String,
-        function: String,
-        args: Vec<serde_json::Value>,
-    },
-}
-
-/// A compiled script in the cache, with what it weighs.
-#[derive(Clone)]
-struct CachedScript {
-    ast: Arc<AST>,
-    /// Bytes allocated to compile it (measured when allocations are counted, else estimated).
-    compiled_bytes: u64,
-}
-
-/// Weighs a cached script by its text and compiled form, and at least `min_bytes`
-/// (`cache_bytes / cache_entries`), so that the weight bound also bounds the entries.
-#[derive(Clone)]
-struct ScriptWeigher {
-    min_bytes: u64,
-}
-
-impl quick_cache::Weighter<String, CachedScript> for ScriptWeigher {
-    fn weight(&self, script: &String, cached: &CachedScript) -> u64 {
-        (script.len() as u64)
-            .saturating_add(cached.compiled_bytes)
-            .max(self.min_bytes)
-    }
-}
-
-/// Without the counting allocator, a compiled script's size is estimated from its text.
-/// Measured with the allocator, rhai's compiled forms of 64 KiB scripts weigh 1 to 30 times
-/// their text for most code (statements, calls, literals, functions) and up to 600 times for
-/// nothing but closures; this is a middle estimate.
-const AST_BYTES_PER_SCRIPT_BYTE: u64 = 64;
-
-/// The compiled-script cache: at most `cache_bytes` of scripts and compiled forms, and at most
-/// `cache_entries` scripts (each weighs at least `cache_bytes / cache_entries`).
-fn script_cache(limits: &Limits) -> Result<ScriptCache, InvalidLimits> {
-    let options = quick_cache::OptionsBuilder::new()
-        .estimated_items_capacity(limits.cache_entries)
-        .weight_capacity(limits.cache_bytes)
-        // The cache is split into shards, each with its share of the capacity, and a script
-        // heavier than a shard's share is not kept: few shards keep that share large
-        // (a quarter of `cache_bytes`) on machines with many cores, too.
-        .shards(CACHE_SHARDS)
-        .build()
-        .map_err(|e| InvalidLimits {
-            field: "cache_bytes",
-            reason: e.to_string(),
-        })?;
-    Ok(Cache::with_options(
-        options,
-        ScriptWeigher {
-            min_bytes: limits.cache_bytes / limits.cache_entries.max(1) as u64,
-        },
-        quick_cache::DefaultHashBuilder::default(),
-        quick_cache::sync::DefaultLifecycle::default(),
-    ))
-}
-
-const CACHE_SHARDS: usize = 4;
-
-type ScriptCache = Cache<String, CachedScript, ScriptWeigher>;
-
-/// What the workers share: the engine, the cache and the circle's identity.
-struct Shared {
-    engine: Engine,
-    /// The script library, when the circle has one.
-    library: Option<Arc<ScriptLibrary>>,
-    cache: ScriptCache,
-    hits: AtomicU64,
-    misses: AtomicU64,
-    circle_id: ImmutableString,
-    circle_public_key: ImmutableString,
-    max_time: Duration,
-    max_log_bytes: usize,
-    max_memory_bytes: u64,
-    /// The most any run has held at once (see [`MemoryStats`]).
-    largest_run_bytes: AtomicU64,
-    /// Runs stopped by the memory limit.
-    memory_stops: AtomicU64,
-    /// Runs queued or running: a hint for whether waiting callers should spin.
-    in_flight: AtomicUsize,
-    /// What each run starts with for peer calls.
-    peer_budget: PeerBudget,
-}
-
-/// `caller_public_key()`, `caller_is_member()`, `call_chain()`, `circle_id()`,
-/// `circle_public_key()`: read
-/// from the run's context, not from the scope.
-fn register_identity_fns(engine: &mut Engine) {
-    fn read(f: fn(&RunContext) -> ImmutableString) -> ImmutableString {
-        RunContext::with_current(f).unwrap_or_default()
-    }
-    engine.register_fn("caller_public_key", || {
-        read(|c| c.caller_public_key.clone())
-    });
-    engine.register_fn("caller_is_member", || {
-        RunContext::with_current(|c| c.caller_is_member).unwrap_or(false)
-    });
-    engine.register_fn("call_chain", call_chain_array);
-    engine.register_fn("circle_id", || read(|c| c.circle_id.clone()));
-    engine.register_fn("circle_public_key", || {
-        read(|c| c.circle_public_key.clone())
-    });
-}
-
-/// The run's `CALL_CHAIN` as a Rhai array of strings.
-fn call_chain_array() -> rhai::Array {
-    RunContext::with_current(|c| c.call_chain.iter().cloned().map(Dynamic::from).collect())
-        .unwrap_or_default()
-}
-
-fn apply_restrictions(engine: &mut Engine, limits: &Limits, has_resolver: bool) {
-    engine
-        // `max_operations` is enforced by the progress callback below: rhai's own check
-        // returns an error, which printing functions answer by formatting without bound.
-        .set_max_operations(0)
-        .set_max_call_levels(limits.max_call_depth)
-        .set_max_expr_depths(limits.max_expr_depth, limits.max_function_expr_depth)
-        .set_max_string_size(limits.max_string_size)
-        .set_max_array_size(limits.max_array_size)
-        .set_max_map_size(limits.max_map_size)
-        .set_max_modules(if has_resolver { limits.max_modules } else { 0 });
-    engine.disable_symbol("eval");
-    engine.on_print(push_log);
-    engine.on_debug(|text, _source, _pos| push_log(text));
-    let max_operations = limits.max_operations;
-    let max_memory_bytes = limits.max_memory_bytes;
-    // Every limit ends the run by unwinding (`end_run`), never with an error rhai could
-    // react to; and once one is recorded (by a host function's `RunContext::exceed`, say),
-    // the next operation ends the run whatever the script or a native function made of the
-    // error.
-    engine.on_progress(move |ops| {
-        if ops > max_operations {
-            end_run(LimitKind::Operations, "too many operations".to_owned());
-        }
-        if ops & (DEADLINE_CHECK_EVERY - 1) == 0 && deadline_passed() {
-            end_run(LimitKind::Time, "time limit exceeded".to_owned());
-        }
-        // Every operation: one operation can allocate a lot (a string or array at its size
-        // limit), so the budget is checked as often as it can be.
-        if memory_exceeded() {
-            end_run(LimitKind::Memory, memory_message(max_memory_bytes));
-        }
-        if limit_hit() {
-            std::panic::resume_unwind(Box::new(RunEnded));
-        }
-        None
-    });
-    builtins::register(engine, limits);
-    // Built-ins that block the worker beyond the run's time limit.
-    engine.register_fn(
-        "sleep",
-        |_: rhai::INT| -> Result<(), Box<rhai::EvalAltResult>> {
-            Err("sleep is not available in a circle's sandbox".into())
-        },
-    );
-    engine.register_fn(
-        "sleep",
-        |_: rhai::FLOAT| -> Result<(), Box<rhai::EvalAltResult>> {
-            Err("sleep is not available in a circle's sandbox".into())
-        },
-    );
-}
-
-fn worker_loop(shared: &Shared, rx: &Receiver<Job>) {
-    while let Some(job) = next_job(rx) {
-        if !job.reply.is_closed() {
-            // (else the caller went away before the run started)
-            let result = run_job(shared, job.work, &job.caller, job.not_after);
-            let _ = job.reply.send(result);
-        }
-        shared.in_flight.fetch_sub(1, Ordering::Relaxed);
-    }
-    tracing::debug!("sandbox worker stopped");
-}
-
-/// The next job. A worker that just finished one watches the queue for a few
-/// microseconds before it sleeps: a caller's next script then starts at once
-/// instead of waiting for the thread to be woken (the costly part of a short run).
-fn next_job(rx: &Receiver<Job>) -> Option<Job> {
-    let watch_until = Instant::now() + IDLE_WATCH;
-    loop {
-        match rx.try_recv() {
-            Ok(job) => return Some(job),
-            Err(crossbeam_channel::TryRecvError::Disconnected) => return None,
-            Err(crossbeam_channel::TryRecvError::Empty) if Instant::now() < watch_until => {
-                std::thread::yield_now();
-            }
-            Err(crossbeam_channel::TryRecvError::Empty) => return rx.recv().ok(),
-        }
-    }
-}
-
-fn run_job(shared: &Shared, work: Work, caller: &Caller, not_after: Option<Instant>) -> Reply {
-    let now = Instant::now();
-    let deadline = match not_after {
-        Some(not_after) if not_after <= now => {
-            return Err(ScriptError::limit_exceeded(
-                LimitKind::Time,
-                "time limit exceeded: the calling circle's time ran out before the run started",
-            ));
-        }
-        Some(not_after) => not_after.min(now + shared.max_time),
-        None => now + shared.max_time,
-    };
-    let caller_key = ImmutableString::from(caller.public_key.as_str());
-    let call_chain = caller
-        .chain
-        .iter()
-        .map(|key| ImmutableString::from(key.as_str()))
-        .chain(std::iter::once(caller_key.clone()))
-        .collect();
-    let ctx = RunContext {
-        circle_id: shared.circle_id.clone(),
-        circle_public_key: shared.circle_public_key.clone(),
-        caller_public_key: caller_key.clone(),
-        caller_is_member: caller.is_member,
-        call_chain,
-    };
-    let guard = RunGuard::enter(
-        ctx,
-        deadline,
-        shared.max_log_bytes,
-        shared.max_memory_bytes,
-        shared.peer_budget,
-    );
-    let result = catch_unwind(AssertUnwindSafe(|| execute(shared, work, caller, &guard))).or_else(
-        |payload| match take_limit() {
-            // A limit ended the run (`end_run`); or something panicked after one was hit,
-            // which the limit explains.
-            Some((limit, message)) => Ok(Err(ScriptError::LimitExceeded { limit, message })),
-            None if payload.is::<RunEnded>() => Ok(Err(ScriptError::Panicked {
-                message: "the run was ended without a reason".to_owned(),
-            })),
-            None => Err(payload),
-        },
-    );
-    let peak = guard.peak_memory();
-    shared.largest_run_bytes.fetch_max(peak, Ordering::Relaxed);
-    if let Ok(Err(ScriptError::LimitExceeded {
-        limit: LimitKind::Memory,
-        ..
-    })) = &result
-    {
-        shared.memory_stops.fetch_add(1, Ordering::Relaxed);
-        tracing::debug!(peak_bytes = peak, "a run was stopped by its memory limit");
-    }
-    match result {
-        Ok(result) => result,
-        Err(payload) => {
-            let message = payload
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_owned())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "panic without a message".to_owned());
-            tracing::warn!(%message, "panic while running a script");
-            Err(ScriptError::Panicked { message })
-        }
-    }
-}
-
-fn execute(shared: &Shared, work: Work, caller: &Caller, guard: &RunGuard) -> Reply {
-    let mut scope = Scope::new();
-    scope.push_constant("CIRCLE_ID", shared.circle_id.clone());
-    scope.push_constant("CIRCLE_PUBLIC_KEY", shared.circle_public_key.clone());
-    scope.push_constant(
-        "CALLER_PUBLIC_KEY",
-        ImmutableString::from(caller.public_key.as_str()),
-    );
-    scope.push_constant("CALLER_IS_MEMBER", caller.is_member);
-    scope.push_constant("CALL_CHAIN", call_chain_array());
-    let script = match work {
-        Work::Script(script) => script,
-        Work::Call {
-            module,
-            function,
-            args,
-        } => call_script(shared, &module, &function, args, &mut scope)?,
-    };
-    let ast = compiled(shared, script)?;
-    let outcome = shared
-        .engine
-        .eval_ast_with_scope::<Dynamic>(&mut scope, &ast);
-    // The last operation's allocations have not been checked yet.
-    check_memory(shared.max_memory_bytes);
-    // A limit hit during the run decides its outcome, whatever the script made of it.
-    if let Some((limit, message)) = take_limit() {
-        return Err(match outcome.map_err(|e| from_eval_error(*e)) {
-            Err(
-                error @ ScriptError::LimitExceeded {
-                    limit: reported, ..
-                },
-            ) if reported == limit => error,
-            _ => ScriptError::LimitExceeded { limit, message },
-        });
-    }
-    let value = outcome.map_err(|e| from_eval_error(*e))?;
-    let json = result_json(&value, &shared.engine)?;
-    let output = to_output(&value);
-    // The result is memory the run keeps alive after it ends: it counts too.
-    if check_memory(shared.max_memory_bytes) {
-        let (limit, message) =
-            take_limit().unwrap_or((LimitKind::Memory, "memory limit exceeded".to_owned()));
-        return Err(ScriptError::LimitExceeded { limit, message });
-    }
-    Ok(Outcome {
-        output,
-        value: json,
-        logs: guard.take_logs(),
-    })
-}
-
-/// Module and function names a `call` may use: what `import` accepts, and a plain identifier.
-fn check_call_names(module: &str, function: &str) -> Result<(), ScriptError> {
-    let bad = |why: String| ScriptError::NotCallable {
-        module: module.to_owned(),
-        function: function.to_owned(),
-        reason: NotCallable::BadName(why),
-    };
-    crate::modules::check_name(module).map_err(bad)?;
-    // The module name goes into a string literal of the generated script: keep it plain.
-    if module.contains(['"', '`', '\'']) || module.chars().any(char::is_control) {
-        return Err(bad(
-            "quotes and control characters are not allowed in a module name".into(),
-        ));
-    }
-    let mut chars = function.chars();
-    let identifier = matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
-    if !identifier {
-        return Err(bad("a function name is letters, digits and `_`".into()));
-    }
-    Ok(())
-}
-
-/// The script that calls `module::function` with `args` (put in `scope` as `ARGS`, never
-/// into the text), after checking the library publishes it with that many parameters.
-fn call_script(
-    shared: &Shared,
-    module: &str,
-    function: &str,
-    args: Vec<serde_json::Value>,
-    scope: &mut Scope,
-) -> Result<String, ScriptError> {
-    let not_callable = |reason| ScriptError::NotCallable {
-        module: module.to_owned(),
-        function: function.to_owned(),
-        reason,
-    };
-    let library = shared
-        .library
-        .as_ref()
-        .ok_or_else(|| not_callable(NotCallable::NoModule))?;
-    let published = library
-        .published(&shared.engine, module)
-        .map_err(|error| match *error {
-            rhai::EvalAltResult::ErrorModuleNotFound(..) => not_callable(NotCallable::NoModule),
-            other => from_eval_error(other),
-        })?;
-    let arities: Vec<usize> = published
-        .iter()
-        .filter(|f| f.name == function)
-        .map(|f| f.params.len())
-        .collect();
-    if arities.is_empty() {
-        return Err(not_callable(NotCallable::NoFunction));
-    }
-    if !arities.contains(&args.len()) {
-        return Err(not_callable(NotCallable::Arity {
-            expected: arities,
-            given: args.len(),
-        }));
-    }
-    let params: Vec<String> = (0..args.len()).map(|i| format!("ARGS[{i}]")).collect();
-    let args: rhai::Array = args.iter().map(crate::json::from_json).collect();
-    scope.push_constant("ARGS", args);
-    Ok(format!(
-        "import \"{module}\" as published; published::{function}({})",
-        params.join(", ")
-    ))
-}
-
-/// The compiled form of `script`, from the cache or freshly compiled (and then cached).
-fn compiled(shared: &Shared, script: String) -> Result<Arc<AST>, ScriptError> {
-    if let Some(cached) = shared.cache.get(script.as_str()) {
-        shared.hits.fetch_add(1, Ordering::Relaxed);
-        return Ok(cached.ast);
-    }
-    shared.misses.fetch_add(1, Ordering::Relaxed);
-    let before = alloc::thread_net_allocated();
-    let ast = Arc::new(
-        shared
-            .engine
-            .compile(&script)
-            .map_err(|e| from_parse_error(&e))?,
-    );
-    let compiled_bytes = if alloc::accounting_active() {
-        u64::try_from(alloc::thread_net_allocated().saturating_sub(before)).unwrap_or(0)
-    } else {
-        (script.len() as u64).saturating_mul(AST_BYTES_PER_SCRIPT_BYTE)
-    };
-    shared.cache.insert(
-        script,
-        CachedScript {
-            ast: Arc::clone(&ast),
-            compiled_bytes,
-        },
-    );
-    Ok(ast)
+/// How [`Sandbox::start`] left a run.
+enum Started {
+    /// It ended inline.
+    Ended(Reply),
+    /// It waits for a worker.
+    Queued(oneshot::Receiver<Reply>),
 }

@@ -58,6 +58,8 @@ async fn a_request_whose_caller_has_given_up_does_not_run() {
             workers: 1,
             max_time_ms: 300,
             max_operations: u64::MAX,
+            // Every run on the worker: none starts inline, beside the busy one.
+            inline_operations: 0,
             ..limits()
         },
     )

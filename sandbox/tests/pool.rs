@@ -80,6 +80,8 @@ async fn full_queue_is_busy() {
             queue: 1,
             max_operations: u64::MAX,
             max_time_ms: 500,
+            // Every run through the queue (none inline), to fill it.
+            inline_operations: 0,
             ..limits()
         },
     )
@@ -124,6 +126,7 @@ async fn abandoned_queued_runs_are_skipped() {
             queue: 4,
             max_operations: u64::MAX,
             max_time_ms: 300,
+            inline_operations: 0,
             ..limits()
         },
     )
@@ -230,7 +233,8 @@ fn limits_defaults_and_validation() {
     assert_eq!(d.max_array_size, 100_000);
     assert_eq!(d.max_map_size, 100_000);
     assert_eq!(d.max_script_bytes, 65_536);
-    assert_eq!(d.queue, 256);
+    assert_eq!(d.queue, 4096);
+    assert_eq!(d.inline_operations, 2_000);
     assert_eq!(d.cache_entries, 1_024);
     assert_eq!(d.max_memory_bytes, 64 << 20);
     assert_eq!(d.cache_bytes, 16 << 20);

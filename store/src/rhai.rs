@@ -34,6 +34,8 @@ pub fn module(store: Store) -> Module {
     m.set_native_fn(
         "set",
         move |ctx: NativeCallContext, key: ImmutableString, value: Dynamic| -> RhaiResult<()> {
+            // A write is durable at once: not to be made by an attempt that may be dropped.
+            RunContext::needs_worker();
             let at = ctx.call_position();
             let author = caller("set", at)?;
             let json = storable(&value).map_err(|e| runtime(format!("store::set: {e}"), at))?;
@@ -67,6 +69,7 @@ pub fn module(store: Store) -> Module {
     m.set_native_fn(
         "delete",
         move |ctx: NativeCallContext, key: ImmutableString| -> RhaiResult<bool> {
+            RunContext::needs_worker();
             let at = ctx.call_position();
             let author = caller("delete", at)?;
             s.delete(&key, &author)
