@@ -12,8 +12,8 @@
 //! To see where the time goes it also measures `local`, client → alice,
 //! `call("relay", "local", [1])` (`fn local(x) { x }`: alice's side of the cross call without
 //! the peer call), and the alice → bob leg from inside alice's script (`relay::legs(n)`
-//! times n `peers::invoke`s in a row), and shows the launcher's CPU time and context
-//! switches per call, by thread.
+//! times n `peers::invoke`s in a row; both circles get `max_peer_calls` 500 for it), and
+//! shows the launcher's CPU time and context switches per call, by thread.
 //!
 //! One signed-in connection to each circle, one request at a time (latency, not
 //! throughput), after a warm-up (the first cross call also makes alice's connection to bob).
