@@ -122,14 +122,21 @@ impl Clocks {
 
     /// What was spent since these were read.
     fn usage(&self, server: &Server) -> Res<Usage> {
-        Ok(Usage {
+        let usage = Usage {
             elapsed: self.at.elapsed(),
             server: server.cpu_time()?.saturating_sub(self.server),
             bench: procs::own_cpu_time()?.saturating_sub(self.bench),
             machine: procs::machine_cpu_time()?.saturating_sub(self.machine),
-        })
+        };
+        if let Ok(mut others) = OTHERS.lock() {
+            others.push(usage.cores(usage.others()));
+        }
+        Ok(usage)
     }
 }
+
+/// The cores the rest of the machine kept busy during each phase, for the summary.
+static OTHERS: std::sync::Mutex<Vec<f64>> = std::sync::Mutex::new(Vec::new());
 
 /// Wall time and CPU time of a phase: the server's, the bench's own (the client), the whole
 /// machine's.
@@ -150,12 +157,16 @@ impl Usage {
         self.server.as_secs_f64() * 1e6 / count.max(1) as f64
     }
 
+    /// CPU time of the rest of the machine (other processes, the kernel's own work).
+    fn others(&self) -> Duration {
+        self.machine
+            .saturating_sub(self.server)
+            .saturating_sub(self.bench)
+    }
+
     /// `cores busy: server S, bench B, others O` (others: the rest of the machine).
     fn describe(&self) -> String {
-        let others = self
-            .machine
-            .saturating_sub(self.server)
-            .saturating_sub(self.bench);
+        let others = self.others();
         format!(
             "cores busy: server {:.2}, bench {:.2}, others {:.2}",
             self.cores(self.server),
@@ -856,6 +867,12 @@ async fn run() -> Res<()> {
             if line.met { "yes" } else { "no" }
         );
     }
+    let others = OTHERS.lock().map(|o| o.clone()).unwrap_or_default();
+    let (median, min, max) = spread(&others);
+    println!(
+        "\nthe rest of the machine kept {median:.2} cores busy during a phase (median; {min:.2}–{max:.2}), of {cores}; load average now {}",
+        procs::loadavg()
+    );
     Ok(())
 }
 
