@@ -9,6 +9,17 @@ pub(crate) enum HexProblem {
     Length(usize),
 }
 
+/// `bytes` as lower-case hex. (`hex::encode` builds the text a `char` at a time; a public key
+/// is turned into hex for every call a signed-in caller makes.)
+pub(crate) fn encode(bytes: &[u8]) -> String {
+    let mut out = vec![0; bytes.len() * 2];
+    // The buffer is exactly twice as long as the input, which is all `encode_to_slice` needs.
+    if hex::encode_to_slice(bytes, &mut out).is_err() {
+        return hex::encode(bytes);
+    }
+    String::from_utf8(out).unwrap_or_else(|_| hex::encode(bytes))
+}
+
 /// Removes one optional `0x` or `0X` prefix.
 pub(crate) fn strip_0x(s: &str) -> &str {
     s.strip_prefix("0x")

@@ -70,7 +70,7 @@ impl PublicKey {
 
     /// The canonical form: lower-case hex of the 33-byte compressed encoding, no prefix.
     pub fn to_hex(&self) -> String {
-        hex::encode(self.to_compressed_bytes())
+        crate::hexutil::encode(&self.to_compressed_bytes())
     }
 
     /// The 33-byte SEC1 compressed encoding.
@@ -170,7 +170,7 @@ impl SecretKey {
 
     /// The secret as 64 lower-case hex chars, no prefix. Handle with care.
     pub fn to_hex(&self) -> String {
-        hex::encode(self.secret.to_secret_bytes())
+        crate::hexutil::encode(&self.secret.to_secret_bytes())
     }
 
     /// The matching public key.
