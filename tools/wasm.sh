@@ -7,7 +7,7 @@
 #      secp256k1's C code; chromium + chromedriver; wasm-bindgen-cli at exactly
 #      the wasm-bindgen version of Cargo.lock; `npm ci` in tools/ (binaryen's
 #      wasm-opt, playwright-core). Installs only what is missing.
-#   2. the client: cargo build --release, wasm-bindgen --target web into
+#   2. the client: cargo build --profile wasm-release, wasm-bindgen --target web into
 #      console/pkg/, wasm-opt -Oz, and the bundle's size (raw and gzip).
 #   3. a circle started by the launcher (sign-in required, any signed-in caller may play, a free port on 127.0.0.1,
 #      a temp data folder) that also serves the console; stopped on exit.
@@ -137,8 +137,9 @@ else
     WASM_CARGO=(env RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc RUSTC_BOOTSTRAP=1 /usr/bin/cargo)
     BUILD_STD=(-Zbuild-std=std,panic_abort)
 fi
-# Apart from the native target dir (and from the other toolchain's artifacts).
-WASM_TARGET_DIR="$ROOT/target/wasm/$TOOLCHAIN"
+# Apart from the native artifacts (and from the other toolchain's), under
+# CARGO_TARGET_DIR when it is set.
+WASM_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}/wasm/$TOOLCHAIN"
 wasm_cargo() {
     CARGO_TARGET_DIR="$WASM_TARGET_DIR" "${WASM_CARGO[@]}" "$@"
 }
@@ -167,13 +168,11 @@ if [[ ! -f tools/node_modules/.package-lock.json ]] ||
 fi
 
 # --- 2. the client ----------------------------------------------------------
-step "build rpc-client for wasm32 (release)"
-# Size over speed for the browser bundle; these only touch the wasm target dir.
-export CARGO_PROFILE_RELEASE_OPT_LEVEL=z
-export CARGO_PROFILE_RELEASE_LTO=true
-export CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1
-wasm_cargo build --release --target wasm32-unknown-unknown "${BUILD_STD[@]}" -p rpc-client
-WASM_FILE="$WASM_TARGET_DIR/wasm32-unknown-unknown/release/rpc_client.wasm"
+step "build rpc-client for wasm32 (profile wasm-release)"
+# Size over speed for the browser bundle: opt-level z, LTO, one codegen unit
+# (the workspace's [profile.wasm-release]; native release builds are untouched).
+wasm_cargo build --profile wasm-release --target wasm32-unknown-unknown "${BUILD_STD[@]}" -p rpc-client
+WASM_FILE="$WASM_TARGET_DIR/wasm32-unknown-unknown/wasm-release/rpc_client.wasm"
 
 step "wasm-bindgen --target web into console/pkg/"
 PKG="$ROOT/console/pkg"
