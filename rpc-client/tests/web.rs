@@ -259,6 +259,32 @@ async fn web_circle_connect_failure_is_1001() {
 }
 
 #[wasm_bindgen_test]
+async fn a_function_name_off_its_pattern_is_refused_before_sending() {
+    let (circle, _) = signed_in().await;
+    let error = circle
+        .call("no-such-module", "9lives", Vec::new())
+        .await
+        .expect_err("invalid name");
+    assert_eq!(error.code(), client_code::ENCODE, "{error}");
+    assert!(
+        matches!(
+            &error,
+            Error::InvalidName {
+                what: "function",
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    // A well-formed name is sent: the circle answers (no such module).
+    let error = circle
+        .call("no-such-module", "f", Vec::new())
+        .await
+        .expect_err("no such module");
+    assert!(matches!(error, Error::Call(_)), "{error:?}");
+}
+
+#[wasm_bindgen_test]
 async fn web_circle_call_takes_a_js_array_and_lists_functions() {
     let circle = WebCircle::connect(url().to_string())
         .await
