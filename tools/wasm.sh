@@ -12,7 +12,7 @@
 #      must stay within WASM_BUDGET_KIB (400 KiB after wasm-opt) or the script fails.
 #   3. a circle started by the launcher (sign-in required, any signed-in caller may play, a free port on 127.0.0.1,
 #      a temp data folder) that also serves the console; stopped on exit.
-#   4. the wasm-bindgen-test tests (rpc-client/tests/web.rs) in headless Chromium.
+#   4. the wasm-bindgen-test tests (rpc-client/tests/web.rs, patterns.rs) in headless Chromium.
 #   5. the console's end-to-end test (tools/console-e2e.mjs, playwright-core).
 #
 # Usage: tools/wasm.sh [--build-only]     (from anywhere; safe to re-run)
