@@ -7,11 +7,12 @@
 #      secp256k1's C code; chromium + chromedriver; wasm-bindgen-cli at exactly
 #      the wasm-bindgen version of Cargo.lock; `npm ci` in tools/ (binaryen's
 #      wasm-opt, playwright-core). Installs only what is missing.
-#   2. the client: cargo build --release, wasm-bindgen --target web into
-#      console/pkg/, wasm-opt -Oz, and the bundle's size (raw and gzip).
+#   2. the client: cargo build --profile wasm-release, wasm-bindgen --target web into
+#      console/pkg/, wasm-opt -Oz, and the bundle's size (raw and gzip), which
+#      must stay within WASM_BUDGET_KIB (400 KiB after wasm-opt) or the script fails.
 #   3. a circle started by the launcher (sign-in required, any signed-in caller may play, a free port on 127.0.0.1,
 #      a temp data folder) that also serves the console; stopped on exit.
-#   4. the wasm-bindgen-test tests (rpc-client/tests/web.rs) in headless Chromium.
+#   4. the wasm-bindgen-test tests (rpc-client/tests/web.rs, patterns.rs) in headless Chromium.
 #   5. the console's end-to-end test (tools/console-e2e.mjs, playwright-core).
 #
 # Usage: tools/wasm.sh [--build-only]     (from anywhere; safe to re-run)
@@ -22,6 +23,11 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
+
+# The most the served module (console/pkg/rpc_client_bg.wasm, after wasm-opt)
+# may weigh: a bigger one fails the build, so that it cannot grow back
+# unnoticed. Raise it only deliberately (README: "Bundle size").
+WASM_BUDGET_KIB=400
 
 BUILD_ONLY=false
 for arg in "$@"; do
@@ -137,8 +143,9 @@ else
     WASM_CARGO=(env RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc RUSTC_BOOTSTRAP=1 /usr/bin/cargo)
     BUILD_STD=(-Zbuild-std=std,panic_abort)
 fi
-# Apart from the native target dir (and from the other toolchain's artifacts).
-WASM_TARGET_DIR="$ROOT/target/wasm/$TOOLCHAIN"
+# Apart from the native artifacts (and from the other toolchain's), under
+# CARGO_TARGET_DIR when it is set.
+WASM_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}/wasm/$TOOLCHAIN"
 wasm_cargo() {
     CARGO_TARGET_DIR="$WASM_TARGET_DIR" "${WASM_CARGO[@]}" "$@"
 }
@@ -167,13 +174,24 @@ if [[ ! -f tools/node_modules/.package-lock.json ]] ||
 fi
 
 # --- 2. the client ----------------------------------------------------------
-step "build rpc-client for wasm32 (release)"
-# Size over speed for the browser bundle; these only touch the wasm target dir.
-export CARGO_PROFILE_RELEASE_OPT_LEVEL=z
-export CARGO_PROFILE_RELEASE_LTO=true
-export CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1
-wasm_cargo build --release --target wasm32-unknown-unknown "${BUILD_STD[@]}" -p rpc-client
-WASM_FILE="$WASM_TARGET_DIR/wasm32-unknown-unknown/release/rpc_client.wasm"
+step "build rpc-client for wasm32 (profile wasm-release)"
+# Size over speed for the browser bundle: opt-level z, LTO, one codegen unit
+# (the workspace's [profile.wasm-release]; native release builds are untouched).
+# Panic messages carry the source path of the code that panicked: crates.io
+# sources shortened to <crate>-<version>/src/..., the generated code to
+# target/...: shorter strings (about 3 KB less), and a module that does not
+# tell where it was built. (RUSTFLAGS, when set, win over these.)
+REMAP=""
+for dir in "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/ "$WASM_TARGET_DIR/"; do
+    case "$dir" in
+        *[[:space:]]*) ;; # a flag list cannot hold it
+        "$WASM_TARGET_DIR/") REMAP+=" --remap-path-prefix=$dir=target/" ;;
+        *) if [[ -d "$dir" ]]; then REMAP+=" --remap-path-prefix=$dir="; fi ;;
+    esac
+done
+CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="${CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS:-}$REMAP" \
+    wasm_cargo build --profile wasm-release --target wasm32-unknown-unknown "${BUILD_STD[@]}" -p rpc-client
+WASM_FILE="$WASM_TARGET_DIR/wasm32-unknown-unknown/wasm-release/rpc_client.wasm"
 
 step "wasm-bindgen --target web into console/pkg/"
 PKG="$ROOT/console/pkg"
@@ -230,7 +248,18 @@ if [[ -n "$OPT_SIZE" ]]; then
 fi
 BUNDLE_REPORT+=("gzip -9 of what is served:         $(kib "$GZIP_SIZE")")
 BUNDLE_REPORT+=("rpc_client.js:                     $(kib "$(stat -c %s "$PKG/rpc_client.js")")")
+SERVED_SIZE=$(stat -c %s "$BUNDLE")
+BUDGET_BYTES=$((WASM_BUDGET_KIB * 1024))
+BUNDLE_REPORT+=("budget (WASM_BUDGET_KIB):          $WASM_BUDGET_KIB KiB, $((BUDGET_BYTES - SERVED_SIZE)) bytes left")
 for line in "${BUNDLE_REPORT[@]}"; do note "$line"; done
+if ((SERVED_SIZE > BUDGET_BYTES)); then
+    die "$(awk -v size="$SERVED_SIZE" -v budget="$BUDGET_BYTES" -v kib="$WASM_BUDGET_KIB" 'BEGIN {
+        printf "the browser module console/pkg/rpc_client_bg.wasm is %d bytes (%.1f KiB), ", size, size / 1024
+        printf "over its budget of %d KiB (%d bytes) by %d bytes. ", kib, budget, size - budget
+        printf "Find what grew (twiggy, see README \"Bundle size\") and shrink it, "
+        printf "or raise WASM_BUDGET_KIB in tools/wasm.sh deliberately."
+    }')"
+fi
 
 finish() {
     step "done"

@@ -6,8 +6,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use proc_macro2::TokenStream;
-use quote::quote;
+use proc_macro2::{Group, Spacing, TokenStream, TokenTree};
+use quote::{format_ident, quote};
 use schemars::schema::Schema;
 use serde_json::Value;
 use typify::{TypeDetails, TypeId, TypeSpace, TypeSpaceImpl, TypeSpaceSettings};
@@ -126,7 +126,46 @@ pub(crate) fn rust_type(space: &TypeSpace, id: &TypeId) -> TokenStream {
 /// Every type definition, or the place typify failed.
 pub(crate) fn definitions(space: &TypeSpace) -> Result<TokenStream, SpecErrors> {
     catch_panic(|| space.to_stream())
+        .map(patterns_through_runtime)
         .map_err(|panic| SpecErrors::one("components.schemas", format!("typify failed: {panic}")))
+}
+
+/// typify's `pattern` checks use the `regress` crate (`::regress::Regex`);
+/// the generated code uses the runtime's `pattern::Regex` instead, which is
+/// regress natively and the browser's `RegExp` in a browser module. So a crate
+/// of generated code does not depend on regress itself, and the browser does
+/// not download a second regex engine.
+fn patterns_through_runtime(tokens: TokenStream) -> TokenStream {
+    let trees: Vec<TokenTree> = tokens.into_iter().collect();
+    let mut out = Vec::with_capacity(trees.len());
+    for (index, tree) in trees.iter().enumerate() {
+        match tree {
+            TokenTree::Group(group) => {
+                let mut fixed =
+                    Group::new(group.delimiter(), patterns_through_runtime(group.stream()));
+                fixed.set_span(group.span());
+                out.push(TokenTree::Group(fixed));
+            }
+            TokenTree::Ident(ident)
+                if ident == "regress"
+                    && index >= 2
+                    && is_path_separator(&trees[index - 2], &trees[index - 1]) =>
+            {
+                let runtime = format_ident!("{}", crate::RUNTIME, span = ident.span());
+                out.extend(quote! { #runtime::pattern });
+            }
+            other => out.push(other.clone()),
+        }
+    }
+    out.into_iter().collect()
+}
+
+fn is_path_separator(first: &TokenTree, second: &TokenTree) -> bool {
+    matches!(
+        (first, second),
+        (TokenTree::Punct(a), TokenTree::Punct(b))
+            if a.as_char() == ':' && a.spacing() == Spacing::Joint && b.as_char() == ':'
+    )
 }
 
 fn type_space_settings(settings: &Settings) -> TypeSpaceSettings {

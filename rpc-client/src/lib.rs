@@ -330,9 +330,13 @@ impl<C: ClientT> CircleClient<C> {
 /// The jsonrpsee client this platform uses.
 #[cfg(not(target_arch = "wasm32"))]
 pub type Transport = jsonrpsee::ws_client::WsClient;
-/// The jsonrpsee client this platform uses.
+/// The jsonrpsee client this platform uses: jsonrpsee's async client over the
+/// browser's WebSocket, without its default logging middleware (which
+/// serializes every request and response again for `tracing`, which nothing
+/// collects in the browser).
 #[cfg(target_arch = "wasm32")]
-pub type Transport = jsonrpsee::wasm_client::Client;
+pub type Transport =
+    jsonrpsee::core::client::Client<jsonrpsee::core::client::async_client::RpcService>;
 
 /// Connects to the circle at `url` (`ws://host:port`); fails with
 /// [`Error::Connect`] when no connection can be opened (on wasm32 too: the
@@ -346,7 +350,9 @@ pub async fn connect(url: &str) -> Result<CircleClient<Transport>, Error> {
     let client = wasm_transport::connect(url)
         .await
         .map(|(sender, receiver)| {
-            jsonrpsee::core::client::ClientBuilder::default().build_with_wasm(sender, receiver)
+            jsonrpsee::core::client::ClientBuilder::default()
+                .set_rpc_middleware(jsonrpsee::core::middleware::RpcServiceBuilder::new())
+                .build_with_wasm(sender, receiver)
         })
         .map_err(|e| ClientError::Transport(e.into()));
     client

@@ -27,6 +27,7 @@
 //!   1007 a key passed in is not valid hex `{argument, reason}`.
 
 use serde::Serialize;
+use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 
 use crate::{CircleClient, Error, PublicKey, SecretKey, Transport, client_code};
@@ -64,11 +65,35 @@ impl ClientErrorCode {
     ];
 }
 
-/// A Rust value as a plain JS value (objects for maps, `null` for `None`).
+/// A Rust value as a plain JS value, through its JSON text: what `JSON.parse`
+/// makes of it (objects for maps and structs, `null` for `None`). The module
+/// already has serde_json; a second (de)serializer for JS values would double
+/// its serde code.
 fn to_js<T: Serialize + ?Sized>(value: &T) -> JsValue {
-    value
-        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+    serde_json::to_string(value)
+        .ok()
+        .and_then(|text| js_sys::JSON::parse(&text).ok())
         .unwrap_or(JsValue::NULL)
+}
+
+/// The JSON values of a JS array, through `JSON.stringify` (so what it makes
+/// of `undefined`, `NaN` or a `Date` is what is sent).
+fn from_js_array(array: &JsValue) -> Result<Vec<serde_json::Value>, String> {
+    let text = js_sys::JSON::stringify(array)
+        .map_err(describe_js)?
+        .as_string()
+        .ok_or_else(|| "not a JSON value".to_string())?;
+    serde_json::from_str(&text).map_err(|e| e.to_string())
+}
+
+/// A thrown JS value, in words.
+fn describe_js(thrown: JsValue) -> String {
+    match thrown.dyn_ref::<js_sys::Error>() {
+        Some(error) => String::from(error.message()),
+        None => thrown
+            .as_string()
+            .unwrap_or_else(|| "not a JSON value".to_string()),
+    }
 }
 
 /// The `Error` JS code sees: `{name: "CirclesError", code, message, data}`.
@@ -163,7 +188,8 @@ impl WebCircle {
     }
 
     /// Calls `function` of `module`, a published function of the circle's script library,
-    /// with `args` (a JS array of JSON values); resolves to `{output, value, logs}`.
+    /// with `args` (a JS array of JSON values, sent as `JSON.stringify` writes
+    /// it; `undefined` or `null` for none); resolves to `{output, value, logs}`.
     pub async fn call(
         &self,
         module: String,
@@ -173,7 +199,7 @@ impl WebCircle {
         let args: Vec<serde_json::Value> = if args.is_undefined() || args.is_null() {
             Vec::new()
         } else {
-            serde_wasm_bindgen::from_value(args).map_err(|e| {
+            from_js_array(&args).map_err(|e| {
                 js_error(
                     client_code::ENCODE,
                     &format!("args must be an array of JSON values: {e}"),

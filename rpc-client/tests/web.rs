@@ -257,3 +257,97 @@ async fn web_circle_connect_failure_is_1001() {
         Some("ws://127.0.0.1:1")
     );
 }
+
+#[wasm_bindgen_test]
+async fn a_function_name_off_its_pattern_is_refused_before_sending() {
+    let (circle, _) = signed_in().await;
+    let error = circle
+        .call("no-such-module", "9lives", Vec::new())
+        .await
+        .expect_err("invalid name");
+    assert_eq!(error.code(), client_code::ENCODE, "{error}");
+    assert!(
+        matches!(
+            &error,
+            Error::InvalidName {
+                what: "function",
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    // A well-formed name is sent: the circle answers (no such module).
+    let error = circle
+        .call("no-such-module", "f", Vec::new())
+        .await
+        .expect_err("no such module");
+    assert!(matches!(error, Error::Call(_)), "{error:?}");
+}
+
+#[wasm_bindgen_test]
+async fn web_circle_call_takes_a_js_array_and_lists_functions() {
+    let circle = WebCircle::connect(url().to_string())
+        .await
+        .unwrap_or_else(|e| panic!("connect: {e:?}"));
+    circle
+        .authenticate(web::generate_key(), None)
+        .await
+        .unwrap_or_else(|e| panic!("authenticate: {e:?}"));
+
+    let not_array = circle
+        .call("no-such-module".into(), "f".into(), "text".into())
+        .await
+        .expect_err("args not an array");
+    assert_eq!(code_of(&not_array), ClientErrorCode::Encode as i32);
+    let message = get(&not_array, "message").as_string().unwrap_or_default();
+    assert!(
+        message.starts_with("args must be an array of JSON values"),
+        "{message}"
+    );
+
+    let bad_name = circle
+        .call("no-such-module".into(), "f😀".into(), JsValue::UNDEFINED)
+        .await
+        .expect_err("invalid function name");
+    assert_eq!(code_of(&bad_name), ClientErrorCode::Encode as i32);
+
+    // JSON values (undefined in an array is null, as JSON.stringify has it) reach the circle.
+    let args = js_sys::Array::of3(&1.into(), &"x".into(), &JsValue::UNDEFINED);
+    let sent = circle
+        .call("no-such-module".into(), "f".into(), args.into())
+        .await
+        .expect_err("no such module");
+    let code = code_of(&sent);
+    assert!(
+        code == rpc_client::error_code::NOT_CALLABLE || code == rpc_client::error_code::FORBIDDEN,
+        "code {code}"
+    );
+
+    let functions = circle
+        .list_functions()
+        .await
+        .unwrap_or_else(|e| panic!("listFunctions: {e:?}"));
+    assert!(js_sys::Array::is_array(&functions));
+}
+
+#[wasm_bindgen_test]
+async fn web_circle_results_keep_numbers_beyond_2_pow_53() {
+    // Rhai integers are i64: a value JS cannot hold exactly comes as the nearest
+    // number (what JSON.parse gives), not as a null result.
+    let circle = WebCircle::connect(url().to_string())
+        .await
+        .unwrap_or_else(|e| panic!("connect: {e:?}"));
+    circle
+        .authenticate(web::generate_key(), None)
+        .await
+        .unwrap_or_else(|e| panic!("authenticate: {e:?}"));
+    let result = circle
+        .play("(1 << 60) + 1".into())
+        .await
+        .unwrap_or_else(|e| panic!("play: {e:?}"));
+    assert_eq!(
+        get(&result, "output").as_string().as_deref(),
+        Some("1152921504606846977")
+    );
+    assert_eq!(get(&result, "value").as_f64(), Some(1152921504606846976.0));
+}

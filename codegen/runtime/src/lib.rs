@@ -4,10 +4,12 @@
 //! enums, the `Api` trait, one line per method); everything that is the same
 //! for every spec lives here, written and tested once: decoding `params`,
 //! turning errors into JSON-RPC error objects and back, registering methods on
-//! a jsonrpsee `RpcModule`, and the client's call helper.
+//! a jsonrpsee `RpcModule`, the client's call helper, and the regular
+//! expressions of `pattern` checks.
 
 mod error;
 mod params;
+pub mod pattern;
 
 #[cfg(feature = "client")]
 pub mod client;
