@@ -259,11 +259,13 @@ fn the_validators_reject_what_the_spec_forbids() {
     assert!(!auth.is_valid(&json!("r")));
     assert!(!auth.is_valid(&json!({"reason": "r", "x": 1})));
     let limit = data("play", "ScriptLimitExceeded");
-    assert!(limit.is_valid(&json!({"limit": "time", "message": "m"})));
-    assert!(!limit.is_valid(&json!({"limit": "weather", "message": "m"})));
+    assert!(limit.is_valid(&json!({"limit": "time", "message": "m", "logs": []})));
+    assert!(!limit.is_valid(&json!({"limit": "weather", "message": "m", "logs": []})));
+    assert!(!limit.is_valid(&json!({"limit": "time", "message": "m"})));
     let script = data("play", "ScriptRuntimeError");
-    assert!(script.is_valid(&json!({"message": "m", "line": 1, "column": 0})));
-    assert!(!script.is_valid(&json!({"message": "m", "line": -1, "column": 0})));
+    assert!(script.is_valid(&json!({"message": "m", "line": 1, "column": 0, "logs": ["a"]})));
+    assert!(!script.is_valid(&json!({"message": "m", "line": -1, "column": 0, "logs": []})));
+    assert!(!script.is_valid(&json!({"message": "m", "line": 1, "column": 0, "logs": [1]})));
     let authenticate = spec.method("authenticate");
     assert!(!authenticate.result.is_valid(
         &json!({"authenticated": true, "public_key": "0x02466d7fcae563e5cb09a0d1870bb580344804617879a14949cf22285f1bae3f27"})
@@ -513,6 +515,25 @@ async fn play_results_and_errors_conform() {
         )
         .await;
     }
+    // What a failing script printed comes with its error.
+    let data = expect_error(
+        &spec,
+        &mut ws,
+        "play",
+        json!({"script": "print(\"before\"); throw \"boom\""}),
+        "ScriptRuntimeError",
+    )
+    .await;
+    assert_eq!(data["logs"], json!(["before"]));
+    let data = expect_error(
+        &spec,
+        &mut ws,
+        "play",
+        json!({"script": "print(\"spinning\"); loop {}"}),
+        "ScriptLimitExceeded",
+    )
+    .await;
+    assert_eq!(data["logs"], json!(["spinning"]));
     // Limits with the default settings.
     let data = expect_error(
         &spec,

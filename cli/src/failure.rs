@@ -242,6 +242,7 @@ fn script_error_line(what: &str, code: i32, data: &ScriptErrorData) -> String {
         message,
         line,
         column,
+        ..
     } = data;
     if *line > 0 {
         format!("{what} at line {line}, column {column} (code {code}): {message}")
@@ -267,6 +268,7 @@ mod tests {
             message: message.into(),
             line,
             column,
+            logs: Vec::new(),
         }
     }
 
@@ -301,6 +303,7 @@ mod tests {
         let limit = PlayError::ScriptLimitExceeded(LimitExceededData {
             limit: LimitName::Time,
             message: "slow".into(),
+            logs: Vec::new(),
         });
         let exits = [
             (PlayError::Unauthenticated, Exit::Auth),

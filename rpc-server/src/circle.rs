@@ -376,18 +376,22 @@ fn play_error(error: ScriptError) -> PlayError {
             message,
             line,
             column,
-        } => PlayError::ScriptCompileError(script_error_data(message, line, column)),
+        } => PlayError::ScriptCompileError(script_error_data(message, line, column, Vec::new())),
         ScriptError::Runtime {
             message,
             line,
             column,
-        } => PlayError::ScriptRuntimeError(script_error_data(message, line, column)),
-        ScriptError::LimitExceeded { limit, message } => {
-            PlayError::ScriptLimitExceeded(LimitExceededData {
-                limit: limit_name(limit),
-                message,
-            })
-        }
+            logs,
+        } => PlayError::ScriptRuntimeError(script_error_data(message, line, column, logs)),
+        ScriptError::LimitExceeded {
+            limit,
+            message,
+            logs,
+        } => PlayError::ScriptLimitExceeded(LimitExceededData {
+            limit: limit_name(limit),
+            message,
+            logs,
+        }),
         ScriptError::Panicked { message } => {
             PlayError::InternalError(format!("the script run panicked: {message}"))
         }
@@ -396,11 +400,17 @@ fn play_error(error: ScriptError) -> PlayError {
     }
 }
 
-fn script_error_data(message: String, line: usize, column: usize) -> ScriptErrorData {
+fn script_error_data(
+    message: String,
+    line: usize,
+    column: usize,
+    logs: Vec<String>,
+) -> ScriptErrorData {
     ScriptErrorData {
         message,
         line: line as u64,
         column: column as u64,
+        logs,
     }
 }
 

@@ -218,7 +218,7 @@ fn register_to_json(engine: &mut Engine) {
                 let text = match json {
                     Ok(json) => json.to_string(),
                     Err(e) => match refused(&e) {
-                        crate::ScriptError::LimitExceeded { limit, message } => {
+                        crate::ScriptError::LimitExceeded { limit, message, .. } => {
                             end_run(limit, message)
                         }
                         other => end_run(LimitKind::StringSize, other.to_string()),

@@ -100,6 +100,8 @@ pub enum ScriptError {
         line: usize,
         /// 1-based column, 0 if unknown.
         column: usize,
+        /// What the run printed before it failed.
+        logs: Vec<String>,
     },
     /// The script ran into a limit, or the circle is busy.
     #[error("script limit exceeded ({limit}): {message}")]
@@ -108,6 +110,8 @@ pub enum ScriptError {
         limit: LimitKind,
         /// A human-readable explanation.
         message: String,
+        /// What the run printed before it hit the limit (none when it did not start).
+        logs: Vec<String>,
     },
     /// `call` named a function the script library does not publish (or with another
     /// number of arguments).
@@ -165,11 +169,40 @@ impl ScriptError {
         }
     }
 
-    pub(crate) fn limit_exceeded(limit: LimitKind, message: impl Into<String>) -> Self {
+    /// A limit error of a run that printed nothing.
+    pub fn limit_exceeded(limit: LimitKind, message: impl Into<String>) -> Self {
         Self::LimitExceeded {
             limit,
             message: message.into(),
+            logs: Vec::new(),
         }
+    }
+
+    /// A runtime error with no position, of a run that printed nothing.
+    pub fn runtime(message: impl Into<String>) -> Self {
+        Self::Runtime {
+            message: message.into(),
+            line: 0,
+            column: 0,
+            logs: Vec::new(),
+        }
+    }
+
+    /// What the run printed before it failed (runtime and limit errors carry it).
+    pub fn logs(&self) -> &[String] {
+        match self {
+            Self::Runtime { logs, .. } | Self::LimitExceeded { logs, .. } => logs,
+            _ => &[],
+        }
+    }
+
+    /// The same error, carrying `printed` (runtime and limit errors; others have no run).
+    #[must_use]
+    pub(crate) fn with_logs(mut self, printed: Vec<String>) -> Self {
+        if let Self::Runtime { logs, .. } | Self::LimitExceeded { logs, .. } = &mut self {
+            *logs = printed;
+        }
+        self
     }
 }
 
@@ -301,6 +334,7 @@ pub(crate) fn from_eval_error(err: EvalAltResult) -> ScriptError {
             message: bounded_text(&other),
             line,
             column,
+            logs: Vec::new(),
         },
     }
 }

@@ -122,7 +122,7 @@ pub(crate) fn run_job(
     let result = result.or_else(|payload| match take_limit() {
         // A limit ended the run (`end_run`); or something panicked after one was hit,
         // which the limit explains.
-        Some((limit, message)) => Ok(Err(ScriptError::LimitExceeded { limit, message })),
+        Some((limit, message)) => Ok(Err(ScriptError::limit_exceeded(limit, message))),
         None if payload.is::<RunEnded>() => Ok(Err(ScriptError::Panicked {
             message: "the run was ended without a reason".to_owned(),
         })),
@@ -139,7 +139,9 @@ pub(crate) fn run_job(
         tracing::debug!(peak_bytes = peak, "a run was stopped by its memory limit");
     }
     Attempt::Ended(match result {
-        Ok(result) => result,
+        // What the run printed before it failed goes with the error.
+        Ok(Err(error)) => Err(error.with_logs(guard.take_logs())),
+        Ok(ok) => ok,
         Err(payload) => {
             let message = payload
                 .downcast_ref::<&str>()
@@ -188,7 +190,7 @@ fn execute(shared: &Shared, work: &Work, caller: &Caller, guard: &RunGuard) -> R
                     limit: reported, ..
                 },
             ) if reported == limit => error,
-            _ => ScriptError::LimitExceeded { limit, message },
+            _ => ScriptError::limit_exceeded(limit, message),
         });
     }
     let value = outcome.map_err(|e| from_eval_error(*e))?;
@@ -198,7 +200,7 @@ fn execute(shared: &Shared, work: &Work, caller: &Caller, guard: &RunGuard) -> R
     if check_memory(shared.max_memory_bytes) {
         let (limit, message) =
             take_limit().unwrap_or((LimitKind::Memory, "memory limit exceeded".to_owned()));
-        return Err(ScriptError::LimitExceeded { limit, message });
+        return Err(ScriptError::limit_exceeded(limit, message));
     }
     Ok(Finished {
         outcome: Outcome {

@@ -46,11 +46,9 @@ pub(crate) fn refused(e: &ToJsonError) -> ScriptError {
         ),
         // Lenient mode renders every type, so these do not happen; should that change, the
         // run still fails with a message rather than a panic.
-        ToJsonError::NotFinite(_) | ToJsonError::Unsupported { .. } => ScriptError::Runtime {
-            message: format!("the script's result cannot be returned: {e}"),
-            line: 0,
-            column: 0,
-        },
+        ToJsonError::NotFinite(_) | ToJsonError::Unsupported { .. } => {
+            ScriptError::runtime(format!("the script's result cannot be returned: {e}"))
+        }
     }
 }
 

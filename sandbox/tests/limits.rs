@@ -332,10 +332,7 @@ async fn a_host_function_can_end_the_run_with_a_limit_the_script_cannot_swallow(
     let (err, _) = fails(&sb, "try { over_quota() } catch { } 42").await;
     assert_eq!(
         err,
-        ScriptError::LimitExceeded {
-            limit: LimitKind::StoreQuota,
-            message: "quota of 1 byte".into()
-        }
+        ScriptError::limit_exceeded(LimitKind::StoreQuota, "quota of 1 byte")
     );
     still_works(&sb).await;
 }

@@ -72,7 +72,7 @@ async fn a_request_whose_caller_has_given_up_does_not_run() {
     );
     assert_eq!(limit(busy.await), LimitKind::Time);
     match late.await {
-        Err(ScriptError::LimitExceeded { limit, message }) => {
+        Err(ScriptError::LimitExceeded { limit, message, .. }) => {
             assert_eq!(limit, LimitKind::Time);
             assert!(message.contains("before the run started"), "{message}");
         }

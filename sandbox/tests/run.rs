@@ -61,7 +61,7 @@ async fn shadowing_caller_public_key_does_not_fake_provenance() {
     // ...but cannot assign to the constant.
     let (err, _) = fails(&sb, r#"CALLER_PUBLIC_KEY = "x";"#).await;
     assert!(
-        matches!(&err, ScriptError::Runtime { message, line: 1, column: 1 } if message.contains("constant")),
+        matches!(&err, ScriptError::Runtime { message, line: 1, column: 1, .. } if message.contains("constant")),
         "{err:?}"
     );
 
@@ -176,13 +176,13 @@ async fn runtime_errors_have_line_and_column() {
 
     let (err, _) = fails(&sb, "let x = 1;\n  throw \"boom\";").await;
     assert!(
-        matches!(&err, ScriptError::Runtime { message, line: 2, column: 3 } if message.contains("boom")),
+        matches!(&err, ScriptError::Runtime { message, line: 2, column: 3, .. } if message.contains("boom")),
         "{err:?}"
     );
 
     let (err, _) = fails(&sb, "let x = 1;\nx + nope").await;
     assert!(
-        matches!(&err, ScriptError::Runtime { message, line: 2, column: 5 } if message.contains("nope")),
+        matches!(&err, ScriptError::Runtime { message, line: 2, column: 5, .. } if message.contains("nope")),
         "{err:?}"
     );
 
@@ -197,7 +197,8 @@ async fn runtime_errors_have_line_and_column() {
         ScriptError::Runtime {
             message: "Division by zero: 1 / 0".into(),
             line: 2,
-            column: 5
+            column: 5,
+            logs: Vec::new(),
         }
     );
 }
@@ -281,4 +282,20 @@ async fn run_future_is_static_and_spawnable() {
         let out = f.await.expect("join").expect("run");
         assert_eq!(out.value, json!(i * 2));
     }
+}
+
+#[tokio::test]
+async fn a_failed_run_keeps_what_it_printed() {
+    let sb = sandbox();
+    let (err, _) = fails(&sb, "print(\"one\"); debug(\"two\"); throw \"boom\"").await;
+    assert_eq!(err.logs(), ["one", "\"two\""]);
+    assert!(matches!(err, ScriptError::Runtime { .. }), "{err:?}");
+    let (err, _) = fails(&sb, "print(\"started\"); loop {}").await;
+    assert_eq!(err.logs(), ["started"]);
+    assert!(matches!(err, ScriptError::LimitExceeded { .. }), "{err:?}");
+    let (err, _) = fails(&sb, "print(\"never\"); let").await;
+    assert!(
+        err.logs().is_empty(),
+        "a script that does not compile printed nothing"
+    );
 }

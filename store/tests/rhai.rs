@@ -374,7 +374,7 @@ async fn a_write_over_a_quota_ends_the_run_with_store_quota_even_inside_try() {
         n
     "#;
     match c.run(fill, ALICE).await {
-        Err(ScriptError::LimitExceeded { limit, message }) => {
+        Err(ScriptError::LimitExceeded { limit, message, .. }) => {
             assert_eq!(limit, LimitKind::StoreQuota);
             assert!(
                 message.contains("store::set: store quota exceeded")
@@ -500,7 +500,7 @@ async fn a_listing_at_the_deadline_ends_the_run_with_the_time_limit() {
         )
         .await;
     match result {
-        Err(ScriptError::LimitExceeded { limit, message }) => {
+        Err(ScriptError::LimitExceeded { limit, message, .. }) => {
             assert_eq!(limit, LimitKind::Time);
             assert!(message.contains("store::list"), "{message}");
         }
