@@ -12,6 +12,7 @@ mod host;
 mod listener;
 mod origin;
 mod session;
+mod trim;
 mod upgrade;
 mod websocket;
 

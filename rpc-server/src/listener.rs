@@ -69,6 +69,7 @@ pub(crate) struct ConnectionPermit {
 
 impl Drop for ConnectionPermit {
     fn drop(&mut self) {
+        crate::trim::closed();
         let mut per_address = self.limits.lock_per_address();
         if let Some(count) = per_address.get_mut(&self.address) {
             *count = count.saturating_sub(1);
@@ -102,6 +103,7 @@ impl ConnectionLimits {
             return Err(Refusal::TooManyFromAddress);
         }
         *count += 1;
+        crate::trim::opened();
         Ok(ConnectionPermit {
             _place: place,
             address,
