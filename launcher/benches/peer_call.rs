@@ -26,16 +26,16 @@
 //! launcher binary to measure instead of this build's).
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use rpc_client::{CircleClient, PublicKey, SecretKey, Transport};
-use serde_json::{Value, json};
 
-const LAUNCHER: &str = env!("CARGO_BIN_EXE_launcher");
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use serde_json::{Value, json};
+use support::{LAUNCHER, Launcher};
 
 const ECHO: &str = "fn ping(x) { x }\n";
 const RELAY: &str = r#"fn ping(x) { peers::invoke("bob", "echo", "ping", [x]) }
@@ -88,104 +88,37 @@ fn env_or(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-/// The running launcher; killed when dropped.
-struct Launcher {
-    child: Child,
-    /// `(id, url, public key)` per table row.
-    rows: Vec<(String, String, PublicKey)>,
-}
-
-impl Launcher {
-    /// Starts `binary` on `config` and reads its table until `ready:`.
-    fn start(binary: &str, config: &Path) -> Launcher {
-        let mut child = Command::new(binary)
-            .arg("--config")
-            .arg(config)
-            .arg("--no-console")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("the launcher starts");
-        let stdout = child.stdout.take().expect("the launcher's stdout");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut rows = Vec::new();
-        loop {
-            let line = rx
-                .recv_timeout(Duration::from_secs(60))
-                .expect("the launcher prints its table and `ready:` within 60 s");
-            if line.starts_with("ready:") {
-                break;
-            }
-            let cells: Vec<&str> = line.split_whitespace().collect();
-            if cells.first() == Some(&"CIRCLE") || cells.len() != 4 {
-                continue;
-            }
-            let key = PublicKey::from_hex(cells[2]).expect("the table shows a valid key");
-            rows.push((cells[0].to_owned(), cells[1].to_owned(), key));
-        }
-        Launcher { child, rows }
-    }
-
-    fn row(&self, id: &str) -> (&str, &PublicKey) {
-        self.rows
-            .iter()
-            .find(|(row, _, _)| row == id)
-            .map(|(_, url, key)| (url.as_str(), key))
-            .expect("the circle is in the launcher's table")
-    }
-
-    /// CPU time (user and system) the launcher has used so far.
-    fn cpu_time(&self) -> Duration {
-        cpu_time(&format!("/proc/{}/stat", self.child.id()))
-    }
-
-    /// Context switches so far of the launcher's threads, voluntary and not, by thread name
-    /// without its number (`sandbox-bob-1` counts as `sandbox-bob`). A voluntary switch is a
-    /// thread going to sleep, to be woken again (a hand-off); an involuntary one, a thread
-    /// that had to give way (it yielded while spinning, or was preempted).
-    fn switches(&self) -> BTreeMap<String, (u64, u64)> {
-        let mut counts = BTreeMap::new();
-        let Ok(tasks) = std::fs::read_dir(format!("/proc/{}/task", self.child.id())) else {
-            return counts;
+/// Context switches so far of the launcher's threads, voluntary and not, by thread name
+/// without its number (`sandbox-bob-1` counts as `sandbox-bob`). A voluntary switch is a
+/// thread going to sleep, to be woken again (a hand-off); an involuntary one, a thread
+/// that had to give way (it yielded while spinning, or was preempted).
+fn switches(pid: u32) -> BTreeMap<String, (u64, u64)> {
+    let mut counts = BTreeMap::new();
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return counts;
+    };
+    for task in tasks.flatten() {
+        let read = |file: &str| std::fs::read_to_string(task.path().join(file));
+        let (Ok(comm), Ok(status)) = (read("comm"), read("status")) else {
+            continue;
         };
-        for task in tasks.flatten() {
-            let read = |file: &str| std::fs::read_to_string(task.path().join(file));
-            let (Ok(comm), Ok(status)) = (read("comm"), read("status")) else {
-                continue;
-            };
-            let name = comm
-                .trim()
-                .trim_end_matches(|c: char| c.is_ascii_digit())
-                .trim_end_matches('-')
-                .to_owned();
-            let field = |field: &str| {
-                status
-                    .lines()
-                    .find_map(|line| line.strip_prefix(field))
-                    .and_then(|value| value.trim().parse::<u64>().ok())
-                    .unwrap_or(0)
-            };
-            let entry = counts.entry(name).or_default();
-            entry.0 += field("voluntary_ctxt_switches:");
-            entry.1 += field("nonvoluntary_ctxt_switches:");
-        }
-        counts
+        let name = comm
+            .trim()
+            .trim_end_matches(|c: char| c.is_ascii_digit())
+            .trim_end_matches('-')
+            .to_owned();
+        let field = |field: &str| {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix(field))
+                .and_then(|value| value.trim().parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        let entry = counts.entry(name).or_default();
+        entry.0 += field("voluntary_ctxt_switches:");
+        entry.1 += field("nonvoluntary_ctxt_switches:");
     }
-}
-
-impl Drop for Launcher {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+    counts
 }
 
 /// utime + stime of `/proc/…/stat` (zero where there is no such file).
@@ -251,7 +184,7 @@ async fn measure(
     launcher: &Launcher,
 ) -> Figures {
     let mut latencies = Vec::with_capacity(calls);
-    let switches_before = launcher.switches();
+    let switches_before = switches(launcher.child.id());
     let (launcher_before, client_before) = (launcher.cpu_time(), cpu_time("/proc/self/stat"));
     for _ in 0..calls {
         let t = Instant::now();
@@ -259,8 +192,7 @@ async fn measure(
         latencies.push(t.elapsed());
     }
     let (launcher_after, client_after) = (launcher.cpu_time(), cpu_time("/proc/self/stat"));
-    let switches = launcher
-        .switches()
+    let switches = switches(launcher.child.id())
         .into_iter()
         .map(|(name, (voluntary, involuntary))| {
             let (v, i) = switches_before.get(&name).copied().unwrap_or_default();
@@ -370,10 +302,17 @@ async fn main() {
     )
     .expect("write circles.json");
 
-    let launcher = Launcher::start(&binary, &config_path);
+    let mut command = Command::new(&binary);
+    command
+        .arg("--config")
+        .arg(&config_path)
+        .arg("--no-console")
+        .stderr(Stdio::inherit());
+    let launcher = Launcher::spawn(command, 2);
     let me = SecretKey::generate();
-    let (alice_url, alice_key) = launcher.row("alice");
-    let (bob_url, bob_key) = launcher.row("bob");
+    let (alice, bob) = (launcher.row("alice"), launcher.row("bob"));
+    let (alice_url, alice_key) = (alice.url.as_str(), &alice.public_key);
+    let (bob_url, bob_key) = (bob.url.as_str(), &bob.public_key);
     let clients = [
         signed_in(bob_url, &me, bob_key).await,
         signed_in(alice_url, &me, alice_key).await,

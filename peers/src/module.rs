@@ -51,12 +51,7 @@ pub fn module(peers: Arc<Peers>) -> Module {
               module: ImmutableString,
               function: ImmutableString|
               -> RhaiResult<Dynamic> {
-            let request = Request::Call {
-                module: module.into(),
-                function: function.into(),
-                args: Vec::new(),
-            };
-            send(&p, &peer, request, ctx.call_position())
+            invoke(&p, &ctx, &peer, module, function, Array::new())
         },
     );
 
@@ -68,20 +63,7 @@ pub fn module(peers: Arc<Peers>) -> Module {
               module: ImmutableString,
               function: ImmutableString,
               args: Array|
-              -> RhaiResult<Dynamic> {
-            let at = ctx.call_position();
-            let args = args
-                .iter()
-                .map(|arg| to_json(arg, JsonMode::Strict, ARGS_LIMITS))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| thrown(&peer, -32602, format!("peers::invoke: argument: {e}"), at))?;
-            let request = Request::Call {
-                module: module.into(),
-                function: function.into(),
-                args,
-            };
-            send(&p, &peer, request, at)
-        },
+              -> RhaiResult<Dynamic> { invoke(&p, &ctx, &peer, module, function, args) },
     );
 
     let p = Arc::clone(&peers);
@@ -108,6 +90,29 @@ pub fn module(peers: Arc<Peers>) -> Module {
     });
 
     m
+}
+
+/// `peers::invoke`: `function` of `module` at `peer`, with `args` as JSON.
+fn invoke(
+    peers: &Peers,
+    ctx: &NativeCallContext,
+    peer: &str,
+    module: ImmutableString,
+    function: ImmutableString,
+    args: Array,
+) -> RhaiResult<Dynamic> {
+    let at = ctx.call_position();
+    let args = args
+        .iter()
+        .map(|arg| to_json(arg, JsonMode::Strict, ARGS_LIMITS))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| thrown(peer, -32602, format!("peers::invoke: argument: {e}"), at))?;
+    let request = Request::Call {
+        module: module.into(),
+        function: function.into(),
+        args,
+    };
+    send(peers, peer, request, at)
 }
 
 /// Makes one peer call for the run on this thread, within its limits.
