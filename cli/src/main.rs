@@ -140,7 +140,8 @@ const PLAY_EXAMPLES: &str = "Examples:
   circles play --url ws://127.0.0.1:9101 --json '#{answer: 42}'     # {output, value, logs}
   circles play --url ws://127.0.0.1:9101 --anonymous '1'            # without signing in
 
-The script's print lines go to stderr as `[log] LINE` (also when it fails), its value to stdout.
+The script's print lines go to stderr as `[log] LINE` (also when it fails), its value to
+stdout (nothing when the value is `()`, e.g. store::get of an absent key; --json: null).
 Exit codes: see `circles --help`.";
 
 const CALL_EXAMPLES: &str = "Examples:
