@@ -35,8 +35,8 @@ impl Exit {
         match self {
             Exit::Internal => "output could not be written, or the runtime could not start",
             Exit::Usage => {
-                "usage: invalid arguments (a module or function name, JSON arguments), or the \
-                 script file / stdin cannot be read"
+                "usage: invalid arguments (a URL, a module or function name, JSON arguments), \
+                 or the script file / stdin cannot be read"
             }
             Exit::Transport => "cannot connect to the circle, or the connection failed",
             Exit::Auth => {
@@ -143,17 +143,58 @@ impl Failure {
         })
     }
 
+    /// What a failed script printed before it failed (empty for other failures).
+    pub fn logs(&self) -> &[String] {
+        match self {
+            Failure::Client(error) => match &**error {
+                Error::Play(
+                    PlayError::ScriptCompileError(data) | PlayError::ScriptRuntimeError(data),
+                )
+                | Error::Call(
+                    CallError::ScriptCompileError(data) | CallError::ScriptRuntimeError(data),
+                ) => &data.logs,
+                Error::Play(PlayError::ScriptLimitExceeded(data))
+                | Error::Call(CallError::ScriptLimitExceeded(data)) => &data.logs,
+                _ => &[],
+            },
+            _ => &[],
+        }
+    }
+
     /// Reports the failure: one line on stderr and, with `--json`, the error
-    /// object on stdout. Write failures are ignored: there is nowhere left to
-    /// report them, and the exit code still tells.
+    /// object on stdout. Without `--json`, what a failed script printed comes
+    /// first on stderr, as a successful run's `[log]` lines do (with `--json`
+    /// they are in the error's `data.logs`). Write failures are ignored: there
+    /// is nowhere left to report them, and the exit code still tells.
     pub fn report(&self, json: bool) {
         if json {
             let mut stdout = io::stdout().lock();
             let _ = writeln!(stdout, "{:#}", self.to_json());
             let _ = stdout.flush();
         }
-        let _ = writeln!(io::stderr().lock(), "error: {}", self.line());
+        let mut stderr = io::stderr().lock();
+        if !json {
+            let _ = stderr.write_all(log_lines(self.logs()).as_bytes());
+        }
+        let _ = writeln!(stderr, "error: {}", self.line());
     }
+}
+
+/// A script's log lines as `circles` shows them on stderr: `[log] LINE` for each line of
+/// each entry (`[log]` alone for an empty one), each ending in a newline.
+pub fn log_lines(logs: &[String]) -> String {
+    let mut text = String::new();
+    for log in logs {
+        if log.is_empty() {
+            text.push_str("[log]\n");
+        }
+        for line in log.lines() {
+            text.push_str("[log] ");
+            text.push_str(line);
+            text.push('\n');
+        }
+    }
+    text
 }
 
 fn client_exit(error: &Error) -> Exit {
@@ -206,7 +247,8 @@ fn client_line(error: &Error) -> String {
         | Error::Call(CallError::Unauthenticated)
         | Error::ListFunctions(ListFunctionsError::Unauthenticated) => format!(
             "the circle requires you to sign in for this (unauthenticated, code {code}): \
-             pass --key FILE or set CIRCLES_KEY"
+             make your key once with `circles keygen` (then it is used by default), or pass \
+             --key FILE"
         ),
         Error::Play(PlayError::Forbidden(data))
         | Error::Call(CallError::Forbidden(data))

@@ -1,30 +1,42 @@
 //! `circles`: the command-line client of circles, over the [`rpc_client`] crate.
 //!
 //! ```text
-//! circles keygen [--out FILE] [--json]
-//! circles play --url ws://HOST:PORT [--key FILE] [--expect-circle-key HEX] [--json]
+//! circles keygen [--out FILE | --out -] [--json]
+//! circles play --url URL [--key FILE | --anonymous] [--expect-circle-key HEX] [--json]
 //!              ('SCRIPT' | -f FILE.rhai | -f -)
-//! circles call --url ws://HOST:PORT [--key FILE] [--expect-circle-key HEX] [--json]
+//! circles call --url URL [--key FILE | --anonymous] [--expect-circle-key HEX] [--json]
 //!              MODULE FUNCTION ['[ARGS_JSON…]']
-//! circles functions --url ws://HOST:PORT [--key FILE] [--expect-circle-key HEX] [--json]
-//! circles discover --url ws://HOST:PORT [--json]
+//! circles functions --url URL [--key FILE | --anonymous] [--expect-circle-key HEX] [--json]
+//! circles discover --url URL [--json]
 //! ```
 //!
-//! - `keygen` generates a secp256k1 key. With `--out` the secret key is written as hex to a
-//!   new file readable by its owner only (mode 0600; an existing file is never overwritten)
-//!   and the public key is printed; without it, the secret and public keys are printed.
-//!   `--json` prints `{"public_key", "path"}` (plus `"secret_key"` without `--out`).
-//! - `play` connects, signs in with `--key` when given (refusing to sign a challenge for
-//!   another circle key than `--expect-circle-key`, if given; that check needs `--key`), runs
-//!   the script, prints each log line on stderr as `[log] LINE` and the script's `output` on
-//!   stdout. `--json` prints the whole result `{output, value, logs}` on stdout instead.
-//!   `--url` defaults to `$CIRCLES_URL`, `--key` to `$CIRCLES_KEY`.
+//! - `keygen` generates a secp256k1 key and saves the secret key as hex in a new file readable
+//!   by its owner only (mode 0600; an existing file is never overwritten), then prints the
+//!   public key. Without `--out` the file is your **default key**,
+//!   `$XDG_CONFIG_HOME/circles/key` (`~/.config/circles/key`; the `dirs` crate's config
+//!   folder elsewhere): when it exists already, keygen says where it is and what its public
+//!   key is, and exits 7. `--out -` prints the secret and public keys instead of saving
+//!   anything. `--json` prints `{"public_key", "path"}` (plus `"secret_key"` with `--out -`).
+//! - `play` connects, signs in (see below; refusing to sign a challenge for another circle key
+//!   than `--expect-circle-key`, if given), runs the script, prints each log line on stderr
+//!   as `[log] LINE` and the script's `output` on stdout. `--json` prints the whole result
+//!   `{output, value, logs}` on stdout instead. A script that fails has its log lines printed
+//!   the same way before the error (with `--json` they are the error's `data.logs`).
 //! - `call` runs a function the circle's script library publishes, with the arguments given
 //!   as a JSON array (`'["hello"]'`; none by default), and prints like `play`.
 //! - `functions` lists the published functions: `module::name(params)` and the first line of
 //!   the doc comment; `--json` prints them all.
 //! - `discover` prints the circle's API (title, version, methods) or, with `--json`, its whole
 //!   OpenRPC document.
+//!
+//! `--url` (default `$CIRCLES_URL`) takes the web console's forms (`url::circle_url`):
+//! `ws://HOST:PORT`, `http://HOST:PORT` (the same circle) or a bare `HOST:PORT`; `https://`
+//! and `wss://` need TLS, which this client does not speak, and are refused as usage errors
+//! with a hint, like any other scheme.
+//!
+//! Who `play`, `call` and `functions` sign in as: `--key FILE` (default `$CIRCLES_KEY`), else
+//! the default key when it exists, else nobody (an anonymous call, which only circles whose
+//! access policy allows `anyone` accept). `--anonymous` never signs in, whatever key there is.
 //!
 //! # Errors and exit codes
 //!
@@ -36,21 +48,24 @@
 //! client-side code (`rpc_client::client_code`, e.g. 1001 cannot connect, 1004 wrong circle
 //! key) for failures of the connection or sign-in, and null for the CLI's own failures (key
 //! files, script file, output). Usage errors reported by the argument parser are never JSON.
-//! The exit codes are listed by `circles --help` (from `failure::Exit`). A reader that goes
-//! away (`circles … | head -1`) is not a failure: the command stops and exits 0.
+//! The exit codes are listed by `circles --help` (from `failure::Exit`), and only there. A
+//! reader that goes away (`circles … | head -1`) is not a failure: the command stops and
+//! exits 0.
 
 mod failure;
+mod url;
 
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::error::ErrorKind;
-use clap::{ArgGroup, Args, CommandFactory, Parser, Subcommand};
+use clap::parser::ValueSource;
+use clap::{ArgGroup, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use rpc_client::{PlayResult, PublicKey, PublishedFunction, SecretKey};
 use serde_json::{Value, json};
 
-use crate::failure::{Exit, Failure};
+use crate::failure::{Exit, Failure, log_lines};
 
 /// The command-line client of circles.
 #[derive(Debug, Parser)]
@@ -60,10 +75,10 @@ use crate::failure::{Exit, Failure};
     about = "The command-line client of circles: make keys, run Rhai scripts in circles, read their API",
     long_about = "The command-line client of circles: make keys, run Rhai scripts in circles, \
                   read their API.\n\nA circle is a JSON-RPC 2.0 server on a WebSocket \
-                  (ws://HOST:PORT). `play` signs in with a secp256k1 key file (from \
-                  `keygen --out`) and runs a script in the circle's context; the script sees \
-                  your public key as CALLER_PUBLIC_KEY.",
-    after_help = Exit::help()
+                  (ws://HOST:PORT). `circles keygen` makes your key once; `play`, `call` and \
+                  `functions` sign in with it (or with --key FILE) and run in the circle's \
+                  context, where scripts see your public key as CALLER_PUBLIC_KEY.",
+    after_help = main_help_tail()
 )]
 struct Cli {
     /// Print machine-readable JSON on stdout (results and errors)
@@ -76,22 +91,83 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Generate a secp256k1 key
+    /// Generate a secp256k1 key (by default your own, used by play, call and functions)
+    #[command(after_help = keygen_examples())]
     Keygen(KeygenArgs),
     /// Run a Rhai script in a circle
+    #[command(after_help = PLAY_EXAMPLES)]
     Play(PlayArgs),
     /// Call a function the circle's script library publishes
+    #[command(after_help = CALL_EXAMPLES)]
     Call(CallArgs),
     /// List the functions the circle's script library publishes
+    #[command(after_help = FUNCTIONS_EXAMPLES)]
     Functions(ConnectArgs),
     /// Show a circle's API (its OpenRPC document)
+    #[command(after_help = DISCOVER_EXAMPLES)]
     Discover(DiscoverArgs),
 }
 
+/// After the main help's options: the exit codes (here only, not on every subcommand).
+fn main_help_tail() -> String {
+    format!(
+        "Examples:\n  circles keygen\n  circles play --url ws://127.0.0.1:9101 'store::get(\"colour\")'\n  \
+         circles play --help    (and keygen, call, functions, discover: each has examples)\n\n{}",
+        Exit::help()
+    )
+}
+
+fn keygen_examples() -> String {
+    let default = default_key_path().map_or_else(
+        || "$XDG_CONFIG_HOME/circles/key".to_owned(),
+        |path| path.display().to_string(),
+    );
+    format!(
+        "Examples:\n  \
+         circles keygen                  # your key, saved to {default}\n  \
+         circles keygen --out bot.key    # another key, in a file of its own (use it with --key bot.key)\n  \
+         circles keygen --out -          # print a throwaway key, save nothing\n\n\
+         Your key (without --out) is never overwritten: a second keygen says where it is.\n\
+         Exit codes: see `circles --help`."
+    )
+}
+
+const PLAY_EXAMPLES: &str = "Examples:
+  circles play --url ws://127.0.0.1:9101 '40 + 2'
+  circles play --url 127.0.0.1:9101 'print(CALLER_PUBLIC_KEY); store::get(\"colour\")'
+  circles play --url ws://127.0.0.1:9101 -f script.rhai
+  echo 'CIRCLE_ID' | circles play --url ws://127.0.0.1:9101 -f -
+  circles play --url ws://127.0.0.1:9101 --json '#{answer: 42}'     # {output, value, logs}
+  circles play --url ws://127.0.0.1:9101 --anonymous '1'            # without signing in
+
+The script's print lines go to stderr as `[log] LINE` (also when it fails), its value to
+stdout (nothing when the value is `()`, e.g. store::get of an absent key; --json: null).
+Exit codes: see `circles --help`.";
+
+const CALL_EXAMPLES: &str = "Examples:
+  circles call --url ws://127.0.0.1:9101 guestbook read
+  circles call --url ws://127.0.0.1:9101 guestbook sign '[\"hi\"]'
+  circles call --url ws://127.0.0.1:9102 --json notes add '[\"buy milk\"]'
+  circles call --url ws://127.0.0.1:9101 --key bot.key guestbook read    # as another key
+
+Exit codes: see `circles --help`.";
+
+const FUNCTIONS_EXAMPLES: &str = "Examples:
+  circles functions --url ws://127.0.0.1:9101
+  circles functions --url ws://127.0.0.1:9101 --json
+
+Exit codes: see `circles --help`.";
+
+const DISCOVER_EXAMPLES: &str = "Examples:
+  circles discover --url ws://127.0.0.1:9101
+  circles discover --url ws://127.0.0.1:9101 --json > openrpc.json
+
+Exit codes: see `circles --help`.";
+
 #[derive(Debug, Args)]
 struct KeygenArgs {
-    /// Save the secret key to this new file (hex, mode 0600; never overwrites) and print only
-    /// the public key
+    /// Save the secret key to this new file instead of your default key (hex, mode 0600;
+    /// never overwrites); `-` prints the secret and public keys and saves nothing
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
 }
@@ -99,16 +175,21 @@ struct KeygenArgs {
 /// Where to connect, and as whom.
 #[derive(Debug, Args)]
 struct ConnectArgs {
-    /// The circle's WebSocket URL
-    #[arg(long, env = "CIRCLES_URL", value_name = "URL")]
+    /// The circle's URL: ws://HOST:PORT (http://HOST:PORT and HOST:PORT mean the same)
+    #[arg(long, env = "CIRCLES_URL", value_name = "URL", value_parser = url::circle_url)]
     url: String,
 
-    /// Sign in with the secret key in this file (from `circles keygen --out`); without it the
-    /// call is anonymous, which only circles whose access policy allows `anyone` accept
+    /// Sign in with the secret key in this file; default: your key from `circles keygen`,
+    /// when you have one (else the call is anonymous)
     #[arg(long, env = "CIRCLES_KEY", value_name = "FILE")]
     key: Option<PathBuf>,
 
-    /// Refuse to sign in unless the circle's public key is this one (SEC1 hex); needs --key
+    /// Do not sign in, whatever key there is: only circles whose access policy allows
+    /// `anyone` accept anonymous calls
+    #[arg(long, conflicts_with = "expect_circle_key")]
+    anonymous: bool,
+
+    /// Refuse to sign in unless the circle's public key is this one (SEC1 hex)
     #[arg(long, value_name = "HEX")]
     expect_circle_key: Option<PublicKey>,
 }
@@ -148,13 +229,50 @@ struct PlayArgs {
 
 #[derive(Debug, Args)]
 struct DiscoverArgs {
-    /// The circle's WebSocket URL
-    #[arg(long, env = "CIRCLES_URL", value_name = "URL")]
+    /// The circle's URL: ws://HOST:PORT (http://HOST:PORT and HOST:PORT mean the same)
+    #[arg(long, env = "CIRCLES_URL", value_name = "URL", value_parser = url::circle_url)]
     url: String,
 }
 
+/// The key file `play`, `call` and `functions` sign in with when no `--key` is given, and
+/// `keygen` writes without `--out`: `circles/key` in the user's config folder
+/// (`$XDG_CONFIG_HOME`, else `~/.config`, on Linux). None when there is no such folder
+/// (no home).
+fn default_key_path() -> Option<PathBuf> {
+    dirs::config_dir().map(|dir| dir.join("circles").join("key"))
+}
+
+/// The key file to sign in with, if any: `--key` (or `CIRCLES_KEY`), else the default key
+/// when it exists; none with `--anonymous`.
+fn key_file(args: &ConnectArgs) -> Option<PathBuf> {
+    if args.anonymous {
+        return None;
+    }
+    args.key
+        .clone()
+        .or_else(|| default_key_path().filter(|path| path.exists()))
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit());
+    // `--anonymous` wins over CIRCLES_KEY (the environment's default), not over a `--key`
+    // given with it: that is a contradiction.
+    let key_given = matches.subcommand().is_some_and(|(_, sub)| {
+        sub.try_get_raw("key").is_ok_and(|raw| raw.is_some())
+            && sub.value_source("key") == Some(ValueSource::CommandLine)
+    });
+    let anonymous = matches
+        .subcommand()
+        .is_some_and(|(_, sub)| sub.try_get_one::<bool>("anonymous").ok().flatten() == Some(&true));
+    let subcommand = matches.subcommand_name().unwrap_or_default();
+    if key_given && anonymous {
+        usage_error(
+            subcommand,
+            ErrorKind::ArgumentConflict,
+            "--anonymous does not sign in, --key signs in: pass one of them",
+        );
+    }
     let connect = match &cli.command {
         Command::Play(args) => Some(&args.connect),
         Command::Call(args) => Some(&args.connect),
@@ -163,15 +281,14 @@ fn main() -> ExitCode {
     };
     if let Some(args) = connect
         && args.expect_circle_key.is_some()
-        && args.key.is_none()
+        && key_file(args).is_none()
     {
-        Cli::command()
-            .error(
-                ErrorKind::MissingRequiredArgument,
-                "--expect-circle-key needs --key (or CIRCLES_KEY): the circle key is checked \
-                 when signing in",
-            )
-            .exit();
+        usage_error(
+            subcommand,
+            ErrorKind::MissingRequiredArgument,
+            "--expect-circle-key needs a key to sign in with (the circle key is checked when \
+             signing in): make yours with `circles keygen`, or pass --key FILE",
+        );
     }
     match run(cli.command, cli.json) {
         Ok(()) => ExitCode::SUCCESS,
@@ -182,12 +299,23 @@ fn main() -> ExitCode {
     }
 }
 
+/// Exits with clap's usage error (exit 2, like every other usage error), under the usage
+/// line of `subcommand`.
+fn usage_error(subcommand: &str, kind: ErrorKind, message: &str) -> ! {
+    let mut command = Cli::command();
+    command.build();
+    match command.find_subcommand_mut(subcommand) {
+        Some(subcommand) => subcommand.error(kind, message).exit(),
+        None => command.error(kind, message).exit(),
+    }
+}
+
 fn run(command: Command, json: bool) -> Result<(), Failure> {
     match command {
         Command::Keygen(args) => keygen(&args, json),
         Command::Play(args) => {
             // Everything local first: a bad key file or script fails before connecting.
-            let key = args.connect.key.as_deref().map(load_key).transpose()?;
+            let key = load_key(&args.connect)?;
             let script = read_script(&args)?;
             let result = block_on(async {
                 let circle = connect(&args.connect, key.as_ref()).await?;
@@ -196,7 +324,7 @@ fn run(command: Command, json: bool) -> Result<(), Failure> {
             print_play_result(&result, json)
         }
         Command::Call(args) => {
-            let key = args.connect.key.as_deref().map(load_key).transpose()?;
+            let key = load_key(&args.connect)?;
             let call_args = parse_call_args(args.args.as_deref())?;
             let result = block_on(async {
                 let circle = connect(&args.connect, key.as_ref()).await?;
@@ -205,7 +333,7 @@ fn run(command: Command, json: bool) -> Result<(), Failure> {
             print_play_result(&result, json)
         }
         Command::Functions(args) => {
-            let key = args.key.as_deref().map(load_key).transpose()?;
+            let key = load_key(&args)?;
             let functions = block_on(async {
                 let circle = connect(&args, key.as_ref()).await?;
                 Ok::<_, Failure>(circle.list_functions().await?)
@@ -263,8 +391,22 @@ async fn discover(url: &str) -> Result<Value, Failure> {
     Ok(circle.discover().await?)
 }
 
-fn load_key(path: &Path) -> Result<SecretKey, Failure> {
-    SecretKey::load_from_file(path).map_err(|error| Failure::Key(error.to_string()))
+/// The key to sign in with (see [`key_file`]), loaded; none for an anonymous call.
+fn load_key(args: &ConnectArgs) -> Result<Option<SecretKey>, Failure> {
+    let Some(path) = key_file(args) else {
+        return Ok(None);
+    };
+    SecretKey::load_from_file(&path).map(Some).map_err(|error| {
+        let default = args.key.is_none();
+        Failure::Key(if default {
+            format!(
+                "{error} (your default key, used when no --key is given): fix or remove it, \
+                 or pass --key FILE or --anonymous"
+            )
+        } else {
+            error.to_string()
+        })
+    })
 }
 
 fn read_script(args: &PlayArgs) -> Result<String, Failure> {
@@ -291,45 +433,99 @@ fn read_script(args: &PlayArgs) -> Result<String, Failure> {
 }
 
 fn keygen(args: &KeygenArgs, json: bool) -> Result<(), Failure> {
-    let key = SecretKey::try_generate()
-        .map_err(|error| Failure::Key(format!("cannot generate a key: {error}")))?;
-    let public_key = key.public_key().to_hex();
     match &args.out {
-        Some(path) => {
-            key.save_to_file(path)
-                .map_err(|error| Failure::Key(error.to_string()))?;
-            if json {
-                let path = path.display().to_string();
-                write_stdout(&format!(
-                    "{:#}\n",
-                    json!({"public_key": public_key, "path": path})
-                ))
-            } else {
-                note(&format!(
-                    "secret key written to {} (readable by you only)",
-                    path.display()
-                ));
-                write_stdout(&format!("public key: {public_key}\n"))
-            }
-        }
+        Some(path) if path.as_os_str() == "-" => print_new_key(json),
+        Some(path) => save_new_key(path, json, false),
         None => {
-            let secret_key = key.to_hex();
-            if json {
-                write_stdout(&format!(
-                    "{:#}\n",
-                    json!({"public_key": public_key, "path": null, "secret_key": secret_key})
-                ))
-            } else {
-                note(
-                    "the secret key below is SECRET: whoever has it can sign in as you; \
-                     do not share it (`circles keygen --out FILE` stores it in an owner-only file)",
-                );
-                write_stdout(&format!(
-                    "secret key: {secret_key}\npublic key: {public_key}\n"
-                ))
+            let path = default_key_path().ok_or_else(|| {
+                Failure::Key(
+                    "cannot tell where your config folder is (neither XDG_CONFIG_HOME nor HOME \
+                     is set): pass --out FILE"
+                        .into(),
+                )
+            })?;
+            if path.exists() {
+                let public_key = SecretKey::load_from_file(&path)
+                    .map(|key| format!(" (public key {})", key.public_key().to_hex()))
+                    .unwrap_or_default();
+                return Err(Failure::Key(format!(
+                    "you have a key already: {}{public_key}; play, call and functions sign in \
+                     with it when no --key is given. It is never overwritten: to make another \
+                     key, pass --out FILE",
+                    path.display()
+                )));
             }
+            if let Some(folder) = path.parent() {
+                create_private_dir(folder).map_err(|error| {
+                    Failure::Key(format!(
+                        "cannot create the folder {} for your key: {error} (or pass --out FILE)",
+                        folder.display()
+                    ))
+                })?;
+            }
+            save_new_key(&path, json, true)
         }
     }
+}
+
+fn new_key() -> Result<SecretKey, Failure> {
+    SecretKey::try_generate()
+        .map_err(|error| Failure::Key(format!("cannot generate a key: {error}")))
+}
+
+/// `keygen --out FILE`, or without `--out` (`default`: the file is the default key).
+fn save_new_key(path: &Path, json: bool, default: bool) -> Result<(), Failure> {
+    let key = new_key()?;
+    let public_key = key.public_key().to_hex();
+    key.save_to_file(path)
+        .map_err(|error| Failure::Key(error.to_string()))?;
+    if json {
+        let path = path.display().to_string();
+        return write_stdout(&format!(
+            "{:#}\n",
+            json!({"public_key": public_key, "path": path})
+        ));
+    }
+    let use_it = if default {
+        "play, call and functions sign in with it unless you pass --key FILE or --anonymous"
+            .to_owned()
+    } else {
+        format!("sign in with it: --key {}", path.display())
+    };
+    note(&format!(
+        "secret key written to {} (readable by you only); {use_it}",
+        path.display()
+    ));
+    write_stdout(&format!("public key: {public_key}\n"))
+}
+
+/// `keygen --out -`: the keys on stdout, nothing saved.
+fn print_new_key(json: bool) -> Result<(), Failure> {
+    let key = new_key()?;
+    let public_key = key.public_key().to_hex();
+    let secret_key = key.to_hex();
+    if json {
+        return write_stdout(&format!(
+            "{:#}\n",
+            json!({"public_key": public_key, "path": null, "secret_key": secret_key})
+        ));
+    }
+    note(
+        "the secret key below is SECRET: whoever has it can sign in as you; do not share it \
+         (`circles keygen` keeps yours in an owner-only file)",
+    );
+    write_stdout(&format!(
+        "secret key: {secret_key}\npublic key: {public_key}\n"
+    ))
+}
+
+/// Creates `path` (and missing parents) readable by its owner only: it holds secret keys.
+fn create_private_dir(path: &Path) -> io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(path)
 }
 
 fn print_play_result(result: &PlayResult, json: bool) -> Result<(), Failure> {
@@ -337,18 +533,7 @@ fn print_play_result(result: &PlayResult, json: bool) -> Result<(), Failure> {
         let value = serde_json::to_value(result).map_err(|error| Failure::Output(error.into()))?;
         return write_stdout(&format!("{value:#}\n"));
     }
-    let mut logs = String::new();
-    for log in &result.logs {
-        if log.is_empty() {
-            logs.push_str("[log]\n");
-        }
-        for line in log.lines() {
-            logs.push_str("[log] ");
-            logs.push_str(line);
-            logs.push('\n');
-        }
-    }
-    note(logs.trim_end_matches('\n'));
+    note(log_lines(&result.logs).trim_end_matches('\n'));
     if result.output.is_empty() {
         return Ok(());
     }

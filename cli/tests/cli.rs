@@ -75,17 +75,22 @@ impl TestCircle {
 }
 
 /// Runs `circles ARGS` with `stdin` (empty when `None`), without the CIRCLES_* variables of
-/// the environment the tests run in.
+/// the environment the tests run in, and with a home and config folder of its own, empty
+/// (so no default key of whoever runs the tests is used).
 fn circles(args: &[&str], stdin: Option<&str>) -> Output {
     circles_with_env(args, stdin, &[])
 }
 
+/// Like [`circles`], with `env` set on top (e.g. `XDG_CONFIG_HOME` of a test's own).
 fn circles_with_env(args: &[&str], stdin: Option<&str>, env: &[(&str, &str)]) -> Output {
+    let home = tempfile::tempdir().expect("tempdir");
     let mut command = Command::new(env!("CARGO_BIN_EXE_circles"));
     command
         .args(args)
         .env_remove("CIRCLES_URL")
         .env_remove("CIRCLES_KEY")
+        .env("HOME", home.path())
+        .env("XDG_CONFIG_HOME", home.path().join(".config"))
         .envs(env.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -198,8 +203,8 @@ fn keygen_json_reports_public_key_and_path() {
 }
 
 #[test]
-fn keygen_without_out_prints_a_matching_secret_and_public_key() {
-    let output = circles(&["keygen"], None);
+fn keygen_out_dash_prints_a_matching_secret_and_public_key() {
+    let output = circles(&["keygen", "--out", "-"], None);
     assert_exit(&output, 0);
     let text = stdout(&output);
     let field = |name: &str| {
@@ -213,7 +218,7 @@ fn keygen_without_out_prints_a_matching_secret_and_public_key() {
     assert_eq!(field("public key:"), secret.public_key().to_hex());
     assert!(stderr(&output).contains("SECRET"), "{}", stderr(&output));
 
-    let json = json_stdout(&circles(&["keygen", "--json"], None));
+    let json = json_stdout(&circles(&["keygen", "--json", "--out", "-"], None));
     let secret = SecretKey::from_hex(json["secret_key"].as_str().expect("secret_key"))
         .expect("a valid secret key");
     assert_eq!(json["public_key"], secret.public_key().to_hex());
@@ -581,26 +586,49 @@ fn usage_errors_exit_2() {
 }
 
 #[test]
-fn help_documents_the_exit_codes() {
-    let output = circles(&["--help"], None);
-    assert_exit(&output, 0);
-    let text = stdout(&output);
-    for line in [
+fn help_documents_the_exit_codes_once_and_examples_everywhere() {
+    let rows = [
         "3  cannot connect",
         "4  authentication or authorization refused",
         "5  script error",
         "7  key problem",
-    ] {
-        assert!(text.contains(line), "no {line:?} in\n{text}");
+    ];
+    for help in ["--help", "-h"] {
+        let output = circles(&[help], None);
+        assert_exit(&output, 0);
+        let text = stdout(&output);
+        for row in rows {
+            assert_eq!(text.matches(row).count(), 1, "{row:?} once in\n{text}");
+        }
+        assert!(text.contains("Examples:"), "{text}");
     }
-    // Once, in the main help: not repeated on every subcommand.
-    let output = circles(&["play", "--help"], None);
-    assert_exit(&output, 0);
-    assert!(
-        !stdout(&output).contains("Exit codes"),
-        "{}",
-        stdout(&output)
-    );
+    // In the main help only: each subcommand's shows examples of its own and points there.
+    for (subcommand, example) in [
+        ("keygen", "circles keygen --out"),
+        ("play", "circles play --url"),
+        ("call", "circles call --url"),
+        ("functions", "circles functions --url"),
+        ("discover", "circles discover --url"),
+    ] {
+        for help in ["--help", "-h"] {
+            let output = circles(&[subcommand, help], None);
+            assert_exit(&output, 0);
+            let text = stdout(&output);
+            assert!(!text.contains("Exit codes:\n"), "{subcommand}: {text}");
+            for row in rows {
+                assert!(!text.contains(row), "{subcommand}: {row:?} in\n{text}");
+            }
+            assert!(text.contains("Examples:"), "{subcommand}: {text}");
+            assert!(
+                text.contains(example),
+                "{subcommand}: {example:?} in {text}"
+            );
+            assert!(
+                text.contains("see `circles --help`"),
+                "{subcommand}: {text}"
+            );
+        }
+    }
 }
 
 #[test]
@@ -639,7 +667,7 @@ fn a_closed_stdout_pipe_is_not_a_failure() {
     for args in [
         &["discover", "--json", "--url", &circle.url()][..],
         &["play", "--url", &circle.url(), "\"x\".pad(200000, 'y')"][..],
-        &["keygen"][..],
+        &["keygen", "--out", "-"][..],
     ] {
         let (reader, writer) = std::io::pipe().expect("a pipe");
         drop(reader);
@@ -744,4 +772,306 @@ fn call_runs_published_functions_and_functions_lists_them() {
         json_stdout(&output)[0]["params"],
         serde_json::json!(["name"])
     );
+}
+
+/// The default key: `keygen` without `--out` writes it to `$XDG_CONFIG_HOME/circles/key`
+/// (owner-only, in an owner-only folder), never overwrites it, and `play` signs in with it
+/// when no `--key` is given.
+#[test]
+fn keygen_writes_the_default_key_to_the_config_folder_and_play_uses_it() {
+    let circle = TestCircle::start(false);
+    let home = tempfile::tempdir().expect("tempdir");
+    let config = home.path().join("config");
+    let env = [
+        ("HOME", path_str(home.path())),
+        ("XDG_CONFIG_HOME", path_str(&config)),
+    ];
+    let work = tempfile::tempdir().expect("tempdir");
+    let keygen = |args: &[&str]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_circles"));
+        command
+            .args(args)
+            .current_dir(work.path())
+            .env_remove("CIRCLES_URL")
+            .env_remove("CIRCLES_KEY")
+            .envs(env.iter().copied())
+            .output()
+            .expect("the circles binary runs")
+    };
+
+    let output = keygen(&["keygen"]);
+    assert_exit(&output, 0);
+    let path = config.join("circles").join("key");
+    let key = SecretKey::load_from_file(&path).expect("keygen wrote the default key");
+    let public_key = key.public_key().to_hex();
+    assert_eq!(stdout(&output), format!("public key: {public_key}\n"));
+    let err = stderr(&output);
+    assert!(err.contains(path_str(&path)), "says where: {err}");
+    assert!(
+        err.contains("unless you pass --key"),
+        "says how it is used: {err}"
+    );
+    assert_eq!(
+        std::fs::read_dir(work.path()).expect("ls").count(),
+        0,
+        "nothing written to the working folder"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |path: &Path| {
+            std::fs::metadata(path)
+                .expect("metadata")
+                .permissions()
+                .mode()
+                & 0o777
+        };
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(mode(&config.join("circles")), 0o700);
+    }
+
+    // A second keygen keeps it, and says where it is and what it is.
+    let before = std::fs::read(&path).expect("read key");
+    for args in [&["keygen"][..], &["keygen", "--json"][..]] {
+        let output = keygen(args);
+        assert_exit(&output, 7);
+        let err = stderr(&output);
+        assert!(
+            err.contains("you have a key already")
+                && err.contains(path_str(&path))
+                && err.contains(&public_key)
+                && err.contains("--out FILE"),
+            "{err}"
+        );
+        assert_eq!(std::fs::read(&path).expect("read key"), before);
+    }
+
+    // play signs in with it by default; --anonymous does not; CIRCLES_KEY and --key win.
+    let play = |args: &[&str], extra: &[(&str, &str)]| {
+        let mut all = env.to_vec();
+        all.extend_from_slice(extra);
+        circles_with_env(args, None, &all)
+    };
+    let url = circle.url();
+    let output = play(&["play", "--url", &url, "CALLER_PUBLIC_KEY"], &[]);
+    assert_exit(&output, 0);
+    assert_eq!(stdout(&output), format!("{public_key}\n"));
+    let anonymous = r#"`anonymous: ${CALLER_PUBLIC_KEY == ""}`"#;
+    let output = play(&["play", "--url", &url, "--anonymous", anonymous], &[]);
+    assert_exit(&output, 0);
+    assert_eq!(stdout(&output), "anonymous: true\n");
+    let (other, other_path) = key_file(work.path());
+    let other_hex = other.public_key().to_hex();
+    let output = play(
+        &["play", "--url", &url, "CALLER_PUBLIC_KEY"],
+        &[("CIRCLES_KEY", path_str(&other_path))],
+    );
+    assert_eq!(stdout(&output), format!("{other_hex}\n"));
+    let output = play(
+        &[
+            "play",
+            "--url",
+            &url,
+            "--key",
+            path_str(&other_path),
+            "CALLER_PUBLIC_KEY",
+        ],
+        &[],
+    );
+    assert_eq!(stdout(&output), format!("{other_hex}\n"));
+    // --anonymous wins over CIRCLES_KEY (the environment), not over --key (a contradiction).
+    let output = play(
+        &["play", "--url", &url, "--anonymous", anonymous],
+        &[("CIRCLES_KEY", path_str(&other_path))],
+    );
+    assert_exit(&output, 0);
+    assert_eq!(stdout(&output), "anonymous: true\n");
+    let output = play(
+        &[
+            "play",
+            "--url",
+            &url,
+            "--anonymous",
+            "--key",
+            path_str(&other_path),
+            "1",
+        ],
+        &[],
+    );
+    assert_exit(&output, 2);
+    assert!(
+        stderr(&output).contains("--anonymous"),
+        "{}",
+        stderr(&output)
+    );
+    // --expect-circle-key works with the default key.
+    let output = play(
+        &[
+            "play",
+            "--url",
+            &url,
+            "--expect-circle-key",
+            &circle.public_key(),
+            "CALLER_PUBLIC_KEY",
+        ],
+        &[],
+    );
+    assert_exit(&output, 0);
+    assert_eq!(stdout(&output), format!("{public_key}\n"));
+
+    // A broken default key is a key problem that names it and the ways around it.
+    std::fs::write(&path, "not a key\n").expect("write");
+    let output = play(&["play", "--url", &url, "1"], &[]);
+    assert_exit(&output, 7);
+    let err = stderr(&output);
+    assert!(
+        err.contains(path_str(&path)) && err.contains("--anonymous"),
+        "{err}"
+    );
+}
+
+/// Without XDG_CONFIG_HOME the default key goes to ~/.config/circles/key.
+#[test]
+fn keygen_default_key_falls_back_to_home() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_circles"));
+    let output = command
+        .args(["keygen", "--json"])
+        .env_remove("XDG_CONFIG_HOME")
+        .env("HOME", home.path())
+        .output()
+        .expect("the circles binary runs");
+    assert_exit(&output, 0);
+    let path = home.path().join(".config/circles/key");
+    let key = SecretKey::load_from_file(&path).expect("the default key");
+    let json = json_stdout(&output);
+    assert_eq!(json["path"], path_str(&path));
+    assert_eq!(json["public_key"], key.public_key().to_hex());
+}
+
+/// `--url` takes the web console's forms: `http://` and a bare `HOST:PORT` mean `ws://`.
+#[test]
+fn urls_without_ws_scheme_are_accepted_as_the_console_does() {
+    let circle = TestCircle::start(false);
+    let url = circle.url();
+    let addr = url.strip_prefix("ws://").expect("a ws:// URL");
+    for given in [
+        url.clone(),
+        addr.to_owned(),
+        format!("http://{addr}"),
+        format!("HTTP://{addr}/"),
+    ] {
+        let output = circles(&["play", "--url", &given, "40 + 2"], None);
+        assert_exit(&output, 0);
+        assert_eq!(stdout(&output), "42\n", "{given}");
+    }
+    let output = circles_with_env(&["discover", "--json"], None, &[("CIRCLES_URL", addr)]);
+    assert_exit(&output, 0);
+}
+
+/// Other URL forms are usage errors (exit 2) that say what to write, before connecting.
+#[test]
+fn other_url_forms_are_usage_errors_with_a_hint() {
+    for (url, hint) in [
+        ("https://127.0.0.1:1", "needs TLS"),
+        ("wss://127.0.0.1:1", "needs TLS"),
+        ("ftp://127.0.0.1:1", "is not a circle URL"),
+        ("9101", "ws://127.0.0.1:9101"),
+        ("localhost", "has no port"),
+        ("ws://", "ws://HOST:PORT"),
+    ] {
+        for command in [
+            &["play", "--url", url, "1"][..],
+            &["discover", "--url", url],
+        ] {
+            let output = circles(command, None);
+            assert_exit(&output, 2);
+            let err = stderr(&output);
+            assert!(err.starts_with("error: "), "{url}: {err}");
+            assert!(err.contains(hint), "{url}: {hint:?} in {err}");
+        }
+    }
+    let output = circles_with_env(&["play", "1"], None, &[("CIRCLES_URL", "gopher://x:1")]);
+    assert_exit(&output, 2);
+}
+
+/// What a failed script printed comes on stderr before the error, as a successful run's
+/// does; with --json it is the error's `data.logs`.
+#[test]
+fn a_failed_scripts_logs_are_printed() {
+    let circle = TestCircle::start(false);
+    let url = circle.url();
+    let runtime_error = r#"print("before"); print("two\nlines"); throw "boom""#;
+    let output = circles(&["play", "--url", &url, runtime_error], None);
+    assert_exit(&output, 5);
+    assert_eq!(stdout(&output), "");
+    let err = stderr(&output);
+    assert!(
+        err.starts_with("[log] before\n[log] two\n[log] lines\nerror: script runtime error"),
+        "{err}"
+    );
+    assert!(err.contains("boom"), "{err}");
+
+    let output = circles(&["play", "--json", "--url", &url, runtime_error], None);
+    assert_exit(&output, 5);
+    let json = json_stdout(&output);
+    assert_eq!(
+        json["error"]["data"]["logs"],
+        serde_json::json!(["before", "two\nlines"])
+    );
+    let err = stderr(&output);
+    assert!(!err.contains("[log]"), "the logs are in the JSON: {err}");
+    assert!(err.starts_with("error: script runtime error"), "{err}");
+
+    // A limit: the run is ended, what it printed is kept.
+    let output = circles(
+        &["play", "--url", &url, r#"print("looping"); loop { }"#],
+        None,
+    );
+    assert_exit(&output, 5);
+    let err = stderr(&output);
+    assert!(
+        err.starts_with("[log] looping\nerror: script limit exceeded"),
+        "{err}"
+    );
+    let output = circles(
+        &[
+            "play",
+            "--json",
+            "--url",
+            &url,
+            r#"print("looping"); loop { }"#,
+        ],
+        None,
+    );
+    assert_exit(&output, 5);
+    assert_eq!(
+        json_stdout(&output)["error"]["data"]["logs"],
+        serde_json::json!(["looping"])
+    );
+}
+
+/// A published function that fails: its logs too.
+#[test]
+fn a_failed_calls_logs_are_printed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let library = dir.path().join("lib");
+    std::fs::create_dir(&library).expect("mkdir");
+    std::fs::write(
+        library.join("book.rhai"),
+        "fn fail(x) { print(`got ${x}`); throw `bad ${x}` }",
+    )
+    .expect("write");
+    let circle = TestCircle::start_with(rpc_server::Access::OPEN, Some(&library));
+    let output = circles(
+        &["call", "--url", &circle.url(), "book", "fail", "[7]"],
+        None,
+    );
+    assert_exit(&output, 5);
+    let err = stderr(&output);
+    assert!(
+        err.starts_with("[log] got 7\nerror: script runtime error"),
+        "{err}"
+    );
+    assert!(err.contains("bad 7"), "{err}");
 }

@@ -1,5 +1,5 @@
 //! `circles.json` text into the launcher's checks (`launcher::check`, which is `load` then
-//! `validate::validate`, what `launcher check FILE` and a start run). Nothing starts: the
+//! `validate::validate` when the file parses, what `launcher check FILE` and a start run). Nothing starts: the
 //! checks only read the file system and try to bind the configured ports.
 //!
 //! What must hold: no panic; every error names the file (`FILE: …`), and every error about a
@@ -60,19 +60,45 @@ pub fn run(data: &[u8]) {
     let checked = launcher::check(&path);
 
     let circles = match load(&path) {
-        Err(error) => {
-            assert_names_file(&error, &file);
-            match &error {
-                ConfigError::Unreadable { .. } => assert!(
-                    std::str::from_utf8(data).is_err(),
-                    "a file that was just written is unreadable: {error}"
-                ),
-                ConfigError::Invalid { .. } => {}
-                ConfigError::Unavailable { .. } => {
-                    panic!("load reports what only validate checks: {error}")
+        Err(errors) => {
+            assert!(!errors.is_empty(), "load failed without saying why");
+            for error in &errors {
+                assert_names_file(error, &file);
+                match error {
+                    ConfigError::Unreadable { .. } => assert!(
+                        std::str::from_utf8(data).is_err(),
+                        "a file that was just written is unreadable: {error}"
+                    ),
+                    ConfigError::Invalid { .. } => {}
+                    ConfigError::Unavailable { .. } => {
+                        panic!("load reports what only validate checks: {error}")
+                    }
                 }
             }
-            assert_same(&checked, &[error]);
+            // check reports load's errors first, then the problems of the circles' own
+            // fields that did parse.
+            let Err(checked) = &checked else {
+                panic!("check accepted what load refuses")
+            };
+            let shown =
+                |errors: &[ConfigError]| errors.iter().map(|e| e.to_string()).collect::<Vec<_>>();
+            assert!(
+                checked.len() >= errors.len(),
+                "check reports less than load: {:?}",
+                shown(checked)
+            );
+            assert_eq!(
+                shown(&checked[..errors.len()]),
+                shown(&errors),
+                "check and load"
+            );
+            for error in &checked[errors.len()..] {
+                assert_names_file(error, &file);
+                assert!(
+                    error.field().is_some(),
+                    "a problem of a circle that names no field: {error}"
+                );
+            }
             return;
         }
         Ok(circles) => circles,
@@ -166,6 +192,9 @@ fn assert_reloads(folder: &Path, circles: &[CircleConfig]) {
     std::fs::write(&again, text).expect("write the config back");
     match load(&again) {
         Ok(reloaded) => assert_eq!(reloaded, circles, "an accepted config reloads differently"),
-        Err(error) => panic!("an accepted config, written back, does not load: {error}"),
+        Err(errors) => panic!(
+            "an accepted config, written back, does not load: {:?}",
+            errors.iter().map(|e| e.to_string()).collect::<Vec<_>>()
+        ),
     }
 }

@@ -54,6 +54,16 @@ impl ConfigError {
         }
     }
 
+    /// The circle's field the problem is about (`port` for `[1].port`, `limits` for
+    /// `[0].limits.max_time_ms`), if it names one.
+    pub fn field(&self) -> Option<&str> {
+        let (ConfigError::Invalid { at, .. } | ConfigError::Unavailable { at, .. }) = self else {
+            return None;
+        };
+        let (_, rest) = at.strip_prefix('[')?.split_once("].")?;
+        rest.split(['.', '[']).next()
+    }
+
     pub fn exit_code(&self) -> u8 {
         match self {
             ConfigError::Unreadable { .. } => exit::UNREADABLE,

@@ -6,10 +6,12 @@ pub mod activation;
 pub mod config;
 pub mod error;
 pub mod members;
+pub mod probe;
 pub mod start;
 pub mod validate;
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
@@ -27,14 +29,40 @@ pub fn check(path: &Path) -> Result<Vec<CircleConfig>, Vec<ConfigError>> {
 
 /// Like [`check`], where the circles named in `passed` are to be served on sockets passed
 /// by socket activation (their ports are not checked: they are not used).
+///
+/// Every problem is reported at once: when some circles cannot be parsed, their parse
+/// errors come with the problems of each circle's own fields that did parse (an invalid id,
+/// a missing `rhai_path`…); the rules across circles (unique ids, ports, data directories;
+/// peers) are checked once every circle parses.
 pub fn check_passed(path: &Path, passed: &[&str]) -> Result<Vec<CircleConfig>, Vec<ConfigError>> {
-    let circles = load(path).map_err(|error| vec![error])?;
-    let errors = validate::validate_passed(&path.display().to_string(), &circles, passed);
-    if errors.is_empty() {
-        Ok(circles)
-    } else {
-        Err(errors)
+    let file = path.display().to_string();
+    let parsed = config::read(path).map_err(|error| vec![error])?;
+    if parsed.errors.is_empty() {
+        let circles: Vec<CircleConfig> = parsed
+            .circles
+            .into_iter()
+            .flatten()
+            .map(|circle| circle.config)
+            .collect();
+        let errors = validate::validate_passed(&file, &circles, passed);
+        return if errors.is_empty() {
+            Ok(circles)
+        } else {
+            Err(errors)
+        };
     }
+    let mut errors = parsed.errors;
+    for (i, circle) in parsed.circles.iter().enumerate() {
+        let Some(circle) = circle else { continue };
+        let bound = !passed.contains(&circle.config.id.as_str());
+        let found = validate::check_circle(&file, i, &circle.config, bound);
+        errors.extend(found.into_iter().filter(|error| {
+            error
+                .field()
+                .is_none_or(|field| !circle.failed.contains(field))
+        }));
+    }
+    Err(errors)
 }
 
 /// Starts every circle, in order. If one fails, those already started are stopped.
@@ -123,6 +151,31 @@ pub fn shutdown_grace(circles: &[CircleConfig]) -> Duration {
     Duration::from_millis(longest) + Duration::from_secs(1)
 }
 
+/// The warning for a circle that listens on `addr` beyond this machine (not a loopback
+/// address): its `ws://` is unencrypted, and says so. None on loopback.
+pub fn beyond_loopback_warning(id: &str, addr: SocketAddr) -> Option<String> {
+    if addr.ip().to_canonical().is_loopback() {
+        return None;
+    }
+    let reach = if addr.ip().is_unspecified() {
+        "every address of this machine"
+    } else {
+        "an address other machines may reach"
+    };
+    // Port 0 (from a config being checked): the port is chosen when the circle starts.
+    let addr = if addr.port() == 0 {
+        addr.ip().to_string()
+    } else {
+        addr.to_string()
+    };
+    Some(format!(
+        "circle {id} listens on {addr} ({reach}) over plain ws://, which is unencrypted: \
+         sign-ins, scripts and their results can be read, and the connection relayed, by anything \
+         on the way. Put a TLS proxy in front of it (clients then use wss://) or set its \"host\" \
+         to 127.0.0.1"
+    ))
+}
+
 /// The start-up table: one row per circle.
 pub fn table(circles: &[StartedCircle]) -> String {
     let rows: Vec<[String; 4]> = circles
@@ -173,5 +226,40 @@ pub async fn shutdown_signal() -> std::io::Result<&'static str> {
     {
         tokio::signal::ctrl_c().await?;
         Ok("Ctrl-C")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_circles_beyond_loopback_are_warned_of() {
+        for addr in [
+            "127.0.0.1:9101",
+            "127.0.0.2:1",
+            "[::1]:9101",
+            "[::ffff:127.0.0.1]:1",
+        ] {
+            let addr: SocketAddr = addr.parse().expect("an address");
+            assert_eq!(beyond_loopback_warning("a", addr), None, "{addr}");
+        }
+        for (addr, shown) in [
+            ("0.0.0.0:9101", "0.0.0.0:9101 (every address"),
+            ("0.0.0.0:0", "0.0.0.0 (every address"),
+            ("[::]:9101", "[::]:9101 (every address"),
+            (
+                "192.0.2.1:9101",
+                "192.0.2.1:9101 (an address other machines",
+            ),
+        ] {
+            let addr: SocketAddr = addr.parse().expect("an address");
+            let warning = beyond_loopback_warning("a", addr).expect("a warning");
+            assert!(warning.contains(shown), "{warning}");
+            assert!(
+                warning.contains("unencrypted") && warning.contains("TLS"),
+                "{warning}"
+            );
+        }
     }
 }

@@ -26,7 +26,8 @@ circles.json is a JSON array with one object per circle:
 Required: id (unique, a-z 0-9 -), port (unique; 0 for any free port, chosen at start and
 shown in the table), db_path (unique data directory, created if missing: identity.key and
 store.redb live there), rhai_path (existing folder of .rhai scripts that `import` may load).
-Optional: host (127.0.0.1), members ([], public keys), access {play, call} (who may run
+Optional: host (127.0.0.1; any other address, e.g. 0.0.0.0, lets other machines connect over
+plain ws://, unencrypted: the launcher warns, put a TLS proxy in front), members ([], public keys), access {play, call} (who may run
 scripts of their own and who may call the published functions of the script library: each
 members, signed_in or anyone; default play members, call signed_in), challenge_ttl_secs
 (300), limits {…} (script sandbox), server {…} (connection limits, timeouts, allowed web
@@ -35,7 +36,9 @@ per circle, max_bytes_per_author 16 MiB and max_entries_per_author 10 000 per ca
 max_list_bytes 4 MiB per store::list call; a write over a quota fails with the limit error
 store_quota).
 Relative paths are taken from the config file's folder. circles.schema.json is the full
-JSON Schema; the README lists every limit and its default.
+JSON Schema; the README lists every limit and its default. Every mistake of a file is
+reported at once, with its place ([1].limits.max_time_ms), misspelled fields with the
+field they most likely mean.
 
 Socket activation (as systemd passes sockets): LISTEN_FDS=N hands over N listening TCP
 sockets as fds 3 to 3+N-1, LISTEN_FDNAMES=alice:bob names them, one circle id per fd; each
@@ -46,7 +49,8 @@ Exit codes: 0 stopped cleanly (SIGINT/SIGTERM) or config valid, 1 a circle faile
 (or a second signal cut the shutdown short), 2 bad command line or socket activation
 (LISTEN_FDS malformed, an fd that is not a listening TCP socket, a name that is no circle's
 id), 3 config unreadable, 4 config invalid, 5 the machine cannot run the config (port in use,
-rhai_path missing, db_path unusable). Logs: RUST_LOG=info (or debug).";
+by a running circle or another program: the message says which; rhai_path missing, db_path
+unusable). Logs: RUST_LOG=info (or debug).";
 
 #[derive(Parser)]
 #[command(
@@ -145,6 +149,12 @@ fn activation_failed(error: &launcher::ActivationError) -> ExitCode {
 fn check(file: &Path) -> ExitCode {
     match launcher::check(file) {
         Ok(circles) => {
+            for circle in &circles {
+                let addr = std::net::SocketAddr::new(circle.host, circle.port);
+                if let Some(warning) = launcher::beyond_loopback_warning(&circle.id, addr) {
+                    eprintln!("launcher: warning: {warning}");
+                }
+            }
             println!(
                 "{}: ok ({} circle{})",
                 file.display(),
@@ -201,6 +211,14 @@ fn console_dir(cli: &Cli) -> Option<ConsoleDir> {
     Some(ConsoleDir::new(dir))
 }
 
+/// Whether the web console in `dir` is built: its page and the client module
+/// (`tools/wasm.sh --build-only` builds `pkg/`).
+fn console_built(dir: &Path) -> bool {
+    ["index.html", "pkg/rpc_client.js", "pkg/rpc_client_bg.wasm"]
+        .iter()
+        .all(|file| dir.join(file).is_file())
+}
+
 async fn run(config: &Path, console: Option<ConsoleDir>) -> ExitCode {
     // First, before the launcher opens sockets of its own (see `Activation::from_env`).
     let activation = match launcher::Activation::from_env() {
@@ -233,11 +251,24 @@ async fn run(config: &Path, console: Option<ConsoleDir>) -> ExitCode {
             );
         }
     }
-    if console.is_some()
-        && let Some(first) = started.first()
-    {
-        let addr = first.server.local_addr();
-        println!("web console: http://{addr}/ (served on every circle's port)");
+    for circle in &started {
+        let addr = circle.server.local_addr();
+        if let Some(warning) = launcher::beyond_loopback_warning(&circle.config.id, addr) {
+            eprintln!("launcher: warning: {warning}");
+        }
+    }
+    // The banner only when the page can work: a console whose client is not built yet
+    // (`tools/wasm.sh --build-only`) answers with a page that says how to build it.
+    match (&console, started.first()) {
+        (Some(console), Some(first)) if console_built(console.path()) => {
+            let addr = first.server.local_addr();
+            println!("web console: http://{addr}/ (served on every circle's port)");
+        }
+        (Some(console), Some(_)) => tracing::info!(
+            dir = %console.path().display(),
+            "the web console's client is not built (tools/wasm.sh --build-only builds it)"
+        ),
+        _ => {}
     }
     println!(
         "ready: {} circles; Ctrl-C or SIGTERM stops them",

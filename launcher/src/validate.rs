@@ -28,15 +28,37 @@ pub fn validate_passed(file: &str, circles: &[CircleConfig], passed: &[&str]) ->
     for (i, circle) in circles.iter().enumerate() {
         check_fields(file, i, circle, &mut errors);
     }
-    let places: Vec<Places> = circles.iter().map(Places::of).collect();
-    check_unique(file, circles, &places, &mut errors);
-    check_paths_apart(file, circles, &places, &mut errors);
-    check_peers(file, circles, &mut errors);
-    for (i, circle) in circles.iter().enumerate() {
-        let bound = !passed.contains(&circle.id.as_str());
-        check_machine(file, i, circle, bound, &mut errors);
-    }
+    check_across(file, circles, passed, &mut errors);
     errors
+}
+
+/// The problems of circle `i` on its own: its fields, and what the machine must offer it
+/// (a free port when it is `bound` to its own, not served on a passed socket). What
+/// [`validate`] checks across circles is left out.
+pub fn check_circle(file: &str, i: usize, circle: &CircleConfig, bound: bool) -> Vec<ConfigError> {
+    let mut errors = Vec::new();
+    check_fields(file, i, circle, &mut errors);
+    check_machine(file, i, circle, bound, &mut errors);
+    errors
+}
+
+fn check_across(
+    file: &str,
+    circles: &[CircleConfig],
+    passed: &[&str],
+    errors: &mut Vec<ConfigError>,
+) {
+    let places: Vec<Places> = circles.iter().map(Places::of).collect();
+    check_unique(file, circles, &places, errors);
+    check_paths_apart(file, circles, &places, errors);
+    check_peers(file, circles, errors);
+    // A port repeated in the file is reported as such above: only its first holder is tried.
+    let mut tried = std::collections::HashSet::new();
+    for (i, circle) in circles.iter().enumerate() {
+        let first = circle.port == 0 || tried.insert(circle.port);
+        let bound = first && !passed.contains(&circle.id.as_str());
+        check_machine(file, i, circle, bound, errors);
+    }
 }
 
 fn at(i: usize, field: &str) -> String {
@@ -291,8 +313,33 @@ fn check_machine(
             errors.push(ConfigError::unavailable(
                 file,
                 &at(i, "port"),
-                format!("cannot listen on {addr}: {error} (is another program using the port?)"),
+                port_taken(addr, &error),
             ));
         }
+    }
+}
+
+/// Why `addr` cannot be listened on. A port in use is probed: a circle answering there is
+/// most likely this file's, started before.
+fn port_taken(addr: SocketAddr, error: &std::io::Error) -> String {
+    if error.kind() != std::io::ErrorKind::AddrInUse {
+        return format!("cannot listen on {addr}: {error}");
+    }
+    match crate::probe::running_circle(addr) {
+        Some(circle) => {
+            let which = match (&circle.id, &circle.public_key) {
+                (Some(id), Some(key)) => format!("circle {id:?} (key {key}) at {}", circle.url),
+                _ => format!("a circle at {}", circle.url),
+            };
+            format!(
+                "port {} is in use by a running circle: {which}. Is the launcher already \
+                 running? Stop it first (Ctrl-C), or give this circle another port",
+                addr.port()
+            )
+        }
+        None => format!(
+            "cannot listen on {addr}: {error} (another program uses the port: stop it, or give \
+             this circle another port)"
+        ),
     }
 }

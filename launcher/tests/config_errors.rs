@@ -279,3 +279,145 @@ fn a_script_library_over_another_circles_data_is_refused() {
         &["[1].rhai_path", "overlaps the db_path of [0] (alpha)"],
     );
 }
+
+#[test]
+fn every_mistake_is_reported_at_once_parse_errors_included() {
+    let world = world_with(|w| {
+        // [0]: a misspelled field (so `port` is missing) and a value of the wrong type.
+        let alpha = w.circles[0].as_object_mut().expect("object");
+        let port = alpha.remove("port").expect("port");
+        alpha.insert("prot".into(), port);
+        w.circles[0]["limits"] = json!({"max_time_ms": "soon", "max_time": 5});
+        // [1]: parses, but its id is invalid and its script folder missing.
+        w.circles[1]["id"] = json!("Beta");
+        w.circles[1]["rhai_path"] = json!("scripts/nowhere");
+        w.circles[1]["store"] = json!({"max_byts": 1});
+        // [2]: not a circle at all.
+        w.circles.push(json!("gamma"));
+    });
+    assert_refused(
+        &world,
+        4,
+        &[
+            "[0].prot: unknown field `prot`: did you mean `port`?",
+            "[0]: missing field `port`",
+            "[0].limits.max_time: unknown field `max_time`: did you mean `max_time_ms`?",
+            "[0].limits.max_time_ms: invalid type: string \"soon\"",
+            "[1].store.max_byts: unknown field `max_byts`: did you mean `max_bytes`?",
+            "[1].id: invalid id \"Beta\"",
+            "[1].rhai_path",
+            "is not a directory",
+            "[2]: a circle is a JSON object",
+        ],
+    );
+}
+
+#[test]
+fn misspelled_fields_get_the_field_they_most_likely_mean() {
+    let world = world_with(|w| {
+        w.circles[0]["dbpath"] = json!("data/x");
+        w.circles[0]["Host"] = json!("127.0.0.1");
+        w.circles[0]["server"] = json!({"max_conections": 5});
+        w.circles[0]["access"] = json!({"ply": "anyone"});
+        w.circles[1]["max_time_ms"] = json!(100);
+        w.circles[1]["colour"] = json!("blue");
+        w.circles[1]["peers"] =
+            json!([{"id": "far", "url": "ws://127.0.0.1:1", "publickey": "02"}]);
+    });
+    assert_refused(
+        &world,
+        4,
+        &[
+            "[0].dbpath: unknown field `dbpath`: did you mean `db_path`?",
+            "[0].Host: unknown field `Host`: did you mean `host`?",
+            "[0].server.max_conections: unknown field `max_conections`: did you mean `max_connections`?",
+            "[0].access.ply: unknown field `ply`: did you mean `play`?",
+            "[1].max_time_ms: unknown field `max_time_ms`: it is a field of `limits`",
+            "[1].colour: unknown field `colour`, expected one of `access`",
+            "[1].peers[0].publickey: unknown field `publickey`: did you mean `public_key`?",
+            "[1].peers[0]: missing field `public_key`",
+        ],
+    );
+}
+
+#[test]
+fn a_repeated_field_and_a_lone_circle_are_refused_with_what_to_do() {
+    let world = World::new(&["alpha"]);
+    std::fs::write(
+        world.config_path(),
+        r#"[{"id": "alpha", "port": 0, "port": 1, "db_path": "data/a", "rhai_path": "scripts/alpha"}]"#,
+    )
+    .expect("write");
+    assert_refused(&world, 4, &["[0]", "duplicate field `port`"]);
+    std::fs::write(
+        world.config_path(),
+        r#"{"id": "alpha", "port": 0, "db_path": "data/a", "rhai_path": "scripts/alpha"}"#,
+    )
+    .expect("write");
+    assert_refused(
+        &world,
+        4,
+        &["must be a JSON array of circles", "put it in [ ]"],
+    );
+}
+
+/// A port held by a running launcher is named as such, by `launcher check` and by a second
+/// launcher on the same file: the file is right, the launcher is running already.
+#[test]
+fn a_port_held_by_a_running_launcher_says_so() {
+    let first = World::new(&["alpha"]);
+    let running = first.launch();
+    let port = running.addr("alpha").port();
+    let circle_key = running.row("alpha").public_key.to_hex();
+
+    let second = world_with(|w| {
+        w.circles[0]["port"] = json!(port);
+    });
+    let config = second.config_path();
+    let config = config.to_str().expect("utf-8");
+    for args in [
+        vec!["check", config],
+        vec!["--config", config, "--no-console"],
+    ] {
+        let out = run_launcher(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(5), "{args:?}: {stderr}");
+        for needle in [
+            format!("[0].port: port {port} is in use by a running circle"),
+            format!("circle \"alpha\" (key {circle_key})"),
+            "Is the launcher already running?".to_owned(),
+        ] {
+            assert!(stderr.contains(&needle), "{args:?}: {needle:?} in {stderr}");
+        }
+        assert_eq!(stderr.lines().count(), 1, "one problem: {stderr}");
+        assert_started_nothing(&second, &out);
+    }
+    drop(running);
+}
+
+#[test]
+fn check_warns_of_a_circle_beyond_loopback_without_failing() {
+    let world = world_with(|w| {
+        w.circles[0]["host"] = json!("0.0.0.0");
+        w.circles[1]["host"] = json!("::1");
+    });
+    let config = world.config_path();
+    let out = run_launcher(&["check", config.to_str().expect("utf-8")]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "a warning, not an error: {stderr}"
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ok (2 circles)"));
+    let warnings: Vec<&str> = stderr.lines().collect();
+    assert_eq!(warnings.len(), 1, "alpha only (beta is on ::1): {stderr}");
+    for needle in [
+        "launcher: warning: circle alpha listens on 0.0.0.0",
+        "unencrypted",
+        "TLS proxy",
+        "127.0.0.1",
+    ] {
+        assert!(warnings[0].contains(needle), "{needle:?} in {stderr}");
+    }
+}
