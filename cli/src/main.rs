@@ -30,9 +30,8 @@
 //!   OpenRPC document.
 //!
 //! `--url` (default `$CIRCLES_URL`) takes the web console's forms (`url::circle_url`):
-//! `ws://HOST:PORT`, `http://HOST:PORT` (the same circle) or a bare `HOST:PORT`; `https://`
-//! and `wss://` need TLS, which this client does not speak, and are refused as usage errors
-//! with a hint, like any other scheme.
+//! `ws://HOST:PORT`, `http://HOST:PORT` (the same circle) or a bare `HOST:PORT`, and `wss://`
+//! (`https://`) for a circle behind TLS; any other scheme is a usage error with a hint.
 //!
 //! Who `play`, `call` and `functions` sign in as: `--key FILE` (default `$CIRCLES_KEY`), else
 //! the default key when it exists, else nobody (an anonymous call, which only circles whose

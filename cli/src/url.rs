@@ -2,9 +2,9 @@
 //!
 //! The rules are the web console's: `ws://HOST:PORT` as it is, `http://` means `ws://`
 //! (the console page and the WebSocket share the circle's port), and a bare `HOST:PORT`
-//! means `ws://HOST:PORT`. `https://` means `wss://`, and `wss://` needs TLS, which this
-//! client does not speak: both are refused with a hint, before anything is sent. Any other
-//! scheme, or something that is not a URL, is refused with what to write instead.
+//! means `ws://HOST:PORT`; `wss://` as it is, and `https://` means `wss://` (TLS, e.g. a
+//! proxy in front of the circle; certificates are checked against the system's roots). Any
+//! other scheme, or something that is not a URL, is refused with what to write instead.
 
 /// The URL to connect to for `text`, or why it is not one (a sentence for `error: …`).
 pub fn circle_url(text: &str) -> Result<String, String> {
@@ -19,18 +19,12 @@ pub fn circle_url(text: &str) -> Result<String, String> {
     let url = match scheme.as_deref() {
         Some("ws") => format!("ws://{rest}"),
         Some("http") => format!("ws://{rest}"),
-        Some("wss" | "https") => {
-            return Err(format!(
-                "{text} needs TLS (wss://), which this circles client does not speak: connect \
-                 to the circle's own ws:// address on its machine, or through a tunnel that \
-                 ends on your machine (e.g. `ssh -L 9101:127.0.0.1:9101 HOST`, then \
-                 ws://127.0.0.1:9101)"
-            ));
-        }
+        Some("wss" | "https") => format!("wss://{rest}"),
         Some(other) => {
             return Err(format!(
                 "{other}:// is not a circle URL: a circle listens on ws://HOST:PORT (http:// \
-                 and a bare HOST:PORT mean the same), e.g. ws://127.0.0.1:9101"
+                 and a bare HOST:PORT mean the same; wss:// or https:// through TLS), e.g. \
+                 ws://127.0.0.1:9101"
             ));
         }
         None => {
@@ -48,7 +42,7 @@ pub fn circle_url(text: &str) -> Result<String, String> {
             format!("ws://{rest}")
         }
     };
-    let host = authority(&url["ws://".len()..]);
+    let host = authority(url.split_once("://").map_or("", |(_, rest)| rest));
     let host = host.rsplit_once('@').map_or(host, |(_, host)| host);
     if host.is_empty() || host.starts_with(':') || url.chars().any(char::is_whitespace) {
         return Err(format!(
@@ -99,6 +93,8 @@ mod tests {
             (" localhost:9101 ", "ws://localhost:9101"),
             ("[::1]:9101", "ws://[::1]:9101"),
             ("ws://circle.example", "ws://circle.example"),
+            ("https://circle.example", "wss://circle.example"),
+            ("wss://circle.example:443", "wss://circle.example:443"),
         ] {
             assert_eq!(circle_url(given).as_deref(), Ok(url), "{given}");
         }
@@ -107,8 +103,6 @@ mod tests {
     #[test]
     fn other_forms_are_refused_with_what_to_write() {
         for (given, hint) in [
-            ("https://circle.example", "needs TLS"),
-            ("wss://circle.example:443", "needs TLS"),
             ("ftp://127.0.0.1:9101", "ftp:// is not a circle URL"),
             ("9101", "is a port, not a URL"),
             ("localhost", "has no port"),

@@ -973,8 +973,6 @@ fn urls_without_ws_scheme_are_accepted_as_the_console_does() {
 #[test]
 fn other_url_forms_are_usage_errors_with_a_hint() {
     for (url, hint) in [
-        ("https://127.0.0.1:1", "needs TLS"),
-        ("wss://127.0.0.1:1", "needs TLS"),
         ("ftp://127.0.0.1:1", "is not a circle URL"),
         ("9101", "ws://127.0.0.1:9101"),
         ("localhost", "has no port"),
