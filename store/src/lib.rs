@@ -86,13 +86,14 @@
 //! # Writes
 //!
 //! Writes are buffered in a [`WriteSet`] ([`Store::write_set`]): one author's changes, kept
-//! in memory and then committed all at once. [`Store::set`] and [`Store::delete`] are write
-//! sets of one change, committed before they return.
+//! in memory and then committed all at once. The Rhai module keeps one per run (a
+//! [`circles_sandbox::RunState`]); [`Store::set`] and [`Store::delete`] are write sets of one
+//! change, committed before they return.
 //!
 //! - **Checked where they are made**: [`WriteSet::set`] and [`WriteSet::delete`] refuse at
 //!   once an invalid key, value or author, a reserved key, someone else's entry (as the set
 //!   sees it), and growth over a quota, counted as the committed counters plus the set's own
-//!   changes.
+//!   changes: a script gets the error at the line that wrote.
 //! - **Visible to the set at once**: its reads ([`WriteSet::get`], [`WriteSet::page`],
 //!   [`WriteSet::usage`]) show its changes over what is committed, listings in key order
 //!   with the same limits, `next` and `skipped` as [`Store::page`] will give once it is
@@ -101,20 +102,21 @@
 //!   checking them again against what the store holds then (other sets may have been
 //!   committed since): ownership, reserved keys, and the quotas on the set's net growth. If
 //!   one check fails, none of the changes is made ([`CommitError`] says on which write).
-//!   A set that is dropped leaves no writes.
+//!   A set that is dropped (the run failed, hit a limit, or was an inline attempt that was
+//!   abandoned) leaves no writes.
 //! - **Durable before answered**: [`WriteSet::commit`] returns, and the future of
-//!   [`WriteSet::commit_later`] resolves, only once the changes are durable: they survive a
-//!   crash or `kill -9` of the process. A crash before that loses the set whole (redb's
-//!   commits are atomic).
+//!   [`WriteSet::commit_later`] resolves (a run's answer waits for it), only once the
+//!   changes are durable: they survive a crash or `kill -9` of the process. A crash before
+//!   that loses the set whole (redb's commits are atomic), and its run was never answered.
 //! - **Group-committed**: each store has one committer thread. It takes every set queued
 //!   (up to 1 024), applies each in its own redb transaction committed with
 //!   [`redb::Durability::None`] (one set's failure leaves the others alone), then makes
 //!   them all durable with one [`redb::Durability::Immediate`] commit, one `fsync` however
-//!   many sets are committed at the same time, and then answers each. Once a set is
-//!   applied, new reads see it, a moment before it is durable: a crash in that moment loses
-//!   it with the answer that was not sent yet. If the durable commit fails, none of the
-//!   group is durable: the store reopens the database (which drops them) and tries the
-//!   group once more (see [Full disk](#full-disk)); a second failure fails every set in it.
+//!   many runs wrote at the same time, and then answers each. Once a set is applied, new
+//!   reads see it, a moment before it is durable: a crash in that moment loses it with the
+//!   answer that was not sent yet. If the durable commit fails, none of the group is
+//!   durable: the store reopens the database (which drops them) and tries the group once
+//!   more (see [Full disk](#full-disk)); a second failure fails every set in it.
 //!
 //! redb takes a file lock: a database can be open in one [`Store`] (and one process) at a
 //! time; a second [`Store::open`] of the same directory fails with [`StoreError::Open`].
@@ -147,10 +149,15 @@
 //! | `store::list(prefix)` | array of entry maps whose key starts with `prefix`, in key order: at most [`rhai::MAX_LIST`] (1 000) entries, `max_list_bytes` and what the run's size limits let it return (see below) |
 //! | `store::list(prefix, limit)` | the same, at most `limit` entries (capped at 1 000; a negative limit is an error) |
 //! | `store::page(prefix, after)`, `store::page(prefix, after, limit)` | `#{entries, next, skipped}`: the entries `list` would return, starting after the key `after` (`""`: from the start); `next` is the key to pass as `after` for the rest, `()` when there is no more; `skipped` counts the entries left out for being too large for the run |
-//! | `store::usage()` | `#{author: #{bytes, entries, max_bytes, max_entries}, circle: #{…}}`: what the caller and the circle have stored, and their quotas |
+//! | `store::usage()` | `#{author: #{bytes, entries, max_bytes, max_entries}, circle: #{…}}`: what the caller and the circle have stored (with the run's own writes), and their quotas |
 //!
-//! A write over a quota ends the run with the limit error `store_quota`, which the script
-//! cannot catch; a listing still running at the run's deadline ends it with `time`.
+//! A run's writes are its [`WriteSet`] (see [Writes](#writes)): its reads see them, and they
+//! are committed, all or none, when it succeeds; its answer waits until they are durable. A
+//! run that fails or hits a limit leaves no writes. A write over a quota ends the run with
+//! the limit error `store_quota`, which the script cannot catch; a listing still running at
+//! the run's deadline ends it with `time`. When the commit fails (another run wrote first),
+//! the run fails as the write would have: `store_quota` over a quota, else a runtime error
+//! with the same message (and no line: it is the run's writes as a whole that failed).
 //!
 //! A listing's result must also pass the run's size limits (`max_string_size`,
 //! `max_array_size`, `max_map_size`, which count the strings, array elements and map
