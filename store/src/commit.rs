@@ -172,15 +172,21 @@ fn commit_group(inner: &Inner, batches: &[&Batch]) -> Vec<Outcome> {
     if batches.iter().any(|batch| batch.writes())
         && let Err(error) = inner.ensure_reserve()
     {
-        let writing: Vec<usize> = (0..batches.len())
-            .filter(|&i| batches[i].writes())
+        let writing: Vec<usize> = batches
+            .iter()
+            .enumerate()
+            .filter(|(_, batch)| batch.writes())
+            .map(|(i, _)| i)
             .collect();
         fail(&mut outcomes, batches, &writing, error);
     }
     let mut retried = false;
     loop {
-        let pending: Vec<usize> = (0..batches.len())
-            .filter(|&i| outcomes[i].is_none())
+        let pending: Vec<usize> = outcomes
+            .iter()
+            .enumerate()
+            .filter(|(_, outcome)| outcome.is_none())
+            .map(|(i, _)| i)
             .collect();
         if pending.is_empty() {
             break;
@@ -190,7 +196,9 @@ fn commit_group(inner: &Inner, batches: &[&Batch]) -> Vec<Outcome> {
         let failure = match attempt {
             Some(Ok(applied)) => {
                 for (i, outcome) in applied {
-                    outcomes[i] = Some(outcome);
+                    if let Some(slot) = outcomes.get_mut(i) {
+                        *slot = Some(outcome);
+                    }
                 }
                 break;
             }
@@ -235,7 +243,7 @@ fn commit_group(inner: &Inner, batches: &[&Batch]) -> Vec<Outcome> {
             let writing: Vec<usize> = pending
                 .iter()
                 .copied()
-                .filter(|&i| batches[i].writes())
+                .filter(|&i| batches.get(i).is_some_and(|batch| batch.writes()))
                 .collect();
             fail(&mut outcomes, batches, &writing, failure);
         }
@@ -261,7 +269,10 @@ fn apply_durably(
     let mut outcomes = Vec::with_capacity(pending.len());
     let mut applied = false;
     for &i in pending {
-        match batches[i].apply(db, &inner.limits) {
+        let Some(batch) = batches.get(i) else {
+            continue;
+        };
+        match batch.apply(db, &inner.limits) {
             Err(failure) if failure.error.leaves_database_unusable().is_some() => {
                 return Err(failure.error);
             }
@@ -291,13 +302,16 @@ fn fail(
         return;
     };
     for &i in rest {
-        outcomes[i] = Some(Err(CommitError {
-            op: batches[i].op(),
-            error: error.duplicate(),
+        fail_one(outcomes, batches, i, error.duplicate());
+    }
+    fail_one(outcomes, batches, first, error);
+}
+
+fn fail_one(outcomes: &mut [Option<Outcome>], batches: &[&Batch], i: usize, error: StoreError) {
+    if let (Some(slot), Some(batch)) = (outcomes.get_mut(i), batches.get(i)) {
+        *slot = Some(Err(CommitError {
+            op: batch.op(),
+            error,
         }));
     }
-    outcomes[first] = Some(Err(CommitError {
-        op: batches[first].op(),
-        error,
-    }));
 }
