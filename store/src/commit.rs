@@ -11,7 +11,9 @@
 //! back to its last durable commit: redb's file layer latches the I/O error, so closing the
 //! handle writes nothing more) and the group is tried once more, without the sets that
 //! write when the disk is full (they fail with [`StoreError::DiskFull`]; deletes have the
-//! reserve's room). A second failure fails every set left.
+//! reserve's room). A second failure fails every set left. (A failure that is not an I/O
+//! error, or a panic, which would both be bugs, could leave sets applied that closing the
+//! handle then makes durable: redb cannot take back a non-durable commit.)
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
@@ -151,12 +153,20 @@ fn run(inner: &Inner, jobs: &Receiver<Job>) {
             Ok(outcomes) => outcomes,
             Err(_) => {
                 // A bug (in redb or here): answer, and start again from a fresh handle.
-                tracing::error!("store: a group commit panicked; its writes are refused");
+                tracing::error!(
+                    "store: a group commit panicked; its runs fail (writes it had applied may be kept)"
+                );
                 let (_, generation) = inner.with_database(|_| ());
                 if let Err(error) = inner.reopen(generation, false) {
                     log_warning(&inner.path, "cannot reopen the database", &error);
                 }
-                batches.iter().map(|batch| Err(stopped(batch))).collect()
+                let failed = |batch: &&Batch| {
+                    Err(CommitError {
+                        op: batch.op(),
+                        error: StoreError::Committer("failed (the circle's log has more)".into()),
+                    })
+                };
+                batches.iter().map(failed).collect()
             }
         };
         for (job, outcome) in group.into_iter().zip(outcomes) {
