@@ -1,5 +1,6 @@
 //! A write acknowledged to the caller survives `kill -9` of the launcher, also during
-//! concurrent writes from several connections, round after round.
+//! concurrent writes from many connections (group-committed), round after round; a run's
+//! writes are there all or none.
 
 mod support;
 
@@ -84,7 +85,7 @@ async fn everything(url: &str, as_key: &SecretKey) -> (Vec<String>, serde_json::
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_acknowledged_writes_survive_kill_9_round_after_round() {
     const ROUNDS: usize = 5;
-    const CONNECTIONS: usize = 4;
+    const CONNECTIONS: usize = 16;
     const ACKS_BEFORE_KILL: usize = 15;
     let mut world = World::new(&["alpha"]);
     world.circles[0]["limits"] = json!({"workers": 2});
@@ -97,13 +98,25 @@ async fn concurrent_acknowledged_writes_survive_kill_9_round_after_round() {
 
         // The store reopened, with every write acknowledged so far, and counters that match
         // what it holds (writes that were committed but not acknowledged may be there too).
+        // Each run wrote two entries: both are there, or neither.
         let (keys, usage) = everything(&url, &reader).await;
+        for key in &keys {
+            let (run, part) = key.rsplit_once('/').expect("run/part");
+            let other = if part == "a" { "b" } else { "a" };
+            assert!(
+                keys.binary_search(&format!("{run}/{other}")).is_ok(),
+                "round {round}: {key} is there without {run}/{other}"
+            );
+        }
         for (writer, acked) in writers.iter().zip(&acknowledged) {
-            for key in acked {
-                assert!(
-                    keys.binary_search(key).is_ok(),
-                    "round {round}: acknowledged {key} is missing"
-                );
+            for run in acked {
+                for part in ["a", "b"] {
+                    let key = format!("{run}/{part}");
+                    assert!(
+                        keys.binary_search(&key).is_ok(),
+                        "round {round}: acknowledged {key} is missing"
+                    );
+                }
             }
             let prefix = format!("@{}/", writer.public_key());
             let held = keys.iter().filter(|k| k.starts_with(&prefix)).count();
@@ -133,7 +146,8 @@ async fn concurrent_acknowledged_writes_survive_kill_9_round_after_round() {
                     for n in 0.. {
                         let entry = format!("@{}/{round}/{n:05}", key.public_key());
                         let script = format!(
-                            r#"store::set("{entry}", #{{round: {round}, n: {n}, pad: "{}"}}); "ok""#,
+                            r#"let v = #{{round: {round}, n: {n}, pad: "{}"}};
+                               store::set("{entry}/a", v); store::set("{entry}/b", v); "ok""#,
                             "p".repeat(2000)
                         );
                         match circle.play(&script).await {

@@ -118,6 +118,20 @@ async fn a_caller_that_fills_its_quota_gets_store_quota_and_others_still_write()
         message.contains("max_bytes_per_author (500000)"),
         "{message}"
     );
+    // A run stopped by a limit leaves no writes.
+    let usage = play_as(&url, &attacker, None, "store::usage()")
+        .await
+        .expect("usage");
+    assert_eq!(usage.value["author"]["bytes"], json!(0), "{}", usage.value);
+    // Filled up to the quota by a run that stops in time (it sees its own writes' usage).
+    let fill = r#"
+        let chunk = "";
+        chunk.pad(60000, "x");
+        let n = 0;
+        while store::usage().author.bytes + 61000 <= 500000 { store::set(`flood/${n}`, chunk); n += 1; }
+        n
+    "#;
+    play_as(&url, &attacker, None, fill).await.expect("fill");
     let usage = play_as(&url, &attacker, None, "store::usage()")
         .await
         .expect("usage");

@@ -275,6 +275,9 @@ fn a_full_disk_refuses_writes_lets_deletes_through_and_writes_resume_once_there_
     assert!(matches!(error, StoreError::DiskFull), "{error:?}");
     assert!(acknowledged.len() > 50, "{} writes", acknowledged.len());
     assert_eq!(disk.reserve(), 0, "the reserve was given to the database");
+    // Whether the reserve would fit again depends on how full the last write left the disk:
+    // something else takes some of its room meanwhile.
+    disk.set_capacity(disk.used() + RESERVE / 2);
 
     // Still full: writes are refused at once, reads and deletes work.
     for _ in 0..3 {
@@ -413,7 +416,14 @@ fn clones_on_other_threads_carry_on_after_a_reopen() {
         .flat_map(|t| t.join().expect("thread"))
         .collect();
     acknowledged.sort();
-    assert!(acknowledged.len() >= 4 * 40 - 16, "{}", acknowledged.len());
+    // The 16 injected failures: a group commit is retried once after a reopen, so it takes
+    // two of them (in the commit, its retry or the reopen's repair) to fail a group, and
+    // with it the write of each thread (4 at most).
+    assert!(
+        acknowledged.len() >= 4 * 40 - 8 * 4,
+        "{}",
+        acknowledged.len()
+    );
     assert_eq!(
         all_keys(&store),
         acknowledged,

@@ -49,7 +49,9 @@
 //! entries, so they are exact, also after a crash: a new entry adds its size and one entry, a
 //! replace the difference of sizes, a delete gives both back. A write that would take a count
 //! over its limit is refused with [`StoreError::QuotaExceeded`] (a shrinking replace never
-//! is). Databases written before the counters existed are counted once, when opened.
+//! is): when it is made, counting the committed entries and its [`WriteSet`]'s own changes,
+//! and again when the set is committed, for the set's changes together. Databases written
+//! before the counters existed are counted once, when opened.
 //!
 //! # Listing
 //!
@@ -81,27 +83,57 @@
 //! size, which listings scan so that they read only the entries they return; all change in
 //! the transaction that changes the entry.
 //!
-//! # Durability
+//! # Writes
 //!
-//! Every write ([`Store::set`], [`Store::delete`]) is its own redb write transaction, committed
-//! with [`redb::Durability::Immediate`] before the call returns: once a write is acknowledged
-//! it survives a crash or `kill -9` of the process. redb's commits are atomic, so a crash in
-//! the middle of a write leaves either the old or the new entry (and counters). redb also
-//! takes a file lock: a database can be open in one [`Store`] (and one process) at a time; a
-//! second [`Store::open`] of the same directory fails with [`StoreError::Open`]. Clone the
-//! `Store` instead (it is an `Arc` inside) to share it between threads. redb's page cache is
-//! limited to [`CACHE_BYTES`] (32 MiB) per store.
+//! Writes are buffered in a [`WriteSet`] ([`Store::write_set`]): one author's changes, kept
+//! in memory and then committed all at once. The Rhai module keeps one per run (a
+//! [`circles_sandbox::RunState`]); [`Store::set`] and [`Store::delete`] are write sets of one
+//! change, committed before they return.
+//!
+//! - **Checked where they are made**: [`WriteSet::set`] and [`WriteSet::delete`] refuse at
+//!   once an invalid key, value or author, a reserved key, someone else's entry (as the set
+//!   sees it), and growth over a quota, counted as the committed counters plus the set's own
+//!   changes: a script gets the error at the line that wrote.
+//! - **Visible to the set at once**: its reads ([`WriteSet::get`], [`WriteSet::page`],
+//!   [`WriteSet::usage`]) show its changes over what is committed, listings in key order
+//!   with the same limits, `next` and `skipped` as [`Store::page`] will give once it is
+//!   committed. Nobody else sees them before.
+//! - **Atomic**: a commit applies all of the set's changes in one transaction, after
+//!   checking them again against what the store holds then (other sets may have been
+//!   committed since): ownership, reserved keys, and the quotas on the set's net growth. If
+//!   one check fails, none of the changes is made ([`CommitError`] says on which write).
+//!   A set that is dropped (the run failed, hit a limit, or was an inline attempt that was
+//!   abandoned) leaves no writes.
+//! - **Durable before answered**: [`WriteSet::commit`] returns, and the future of
+//!   [`WriteSet::commit_later`] resolves (a run's answer waits for it), only once the
+//!   changes are durable: they survive a crash or `kill -9` of the process. A crash before
+//!   that loses the set whole (redb's commits are atomic), and its run was never answered.
+//! - **Group-committed**: each store has one committer thread. It takes every set queued
+//!   (up to 1 024), applies each in its own redb transaction committed with
+//!   [`redb::Durability::None`] (one set's failure leaves the others alone), then makes
+//!   them all durable with one [`redb::Durability::Immediate`] commit, one `fsync` however
+//!   many runs wrote at the same time, and then answers each. Once a set is applied, new
+//!   reads see it, a moment before it is durable: a crash in that moment loses it with the
+//!   answer that was not sent yet. If the durable commit fails, none of the group is
+//!   durable: the store reopens the database (which drops them) and tries the group once
+//!   more (see [Full disk](#full-disk)); a second failure fails every set in it.
+//!
+//! redb takes a file lock: a database can be open in one [`Store`] (and one process) at a
+//! time; a second [`Store::open`] of the same directory fails with [`StoreError::Open`].
+//! Clone the `Store` instead (it is an `Arc` inside) to share it between threads. redb's
+//! page cache is limited to [`CACHE_BYTES`] (32 MiB) per store.
 //!
 //! # Full disk
 //!
 //! After an I/O error redb fails every later operation of the open database; the store then
-//! closes and reopens it (redb repairs it from its last commit) and carries on, without a
-//! restart. To keep room for that and for deletes when the disk fills up, the store keeps a
-//! reserve file of 8 MiB beside the database. When the disk is full:
-//! - a write fails with [`StoreError::DiskFull`]; the store deletes the reserve;
+//! closes and reopens it (redb repairs it from its last durable commit) and carries on,
+//! without a restart. To keep room for that and for deletes when the disk fills up, the
+//! store keeps a reserve file of 8 MiB beside the database. When the disk is full:
+//! - a write fails with [`StoreError::DiskFull`]; the store deletes the reserve (a group
+//!   commit that ran out of space is tried again without its sets that write);
 //! - reads and deletes keep working (on the reserve's room);
 //! - writes resume once the disk has room for the reserve again (the store tries to write it
-//!   again before a write, at most once a second).
+//!   again before a group that writes, at most once a second).
 //!
 //! # The Rhai module `store`
 //!
@@ -117,10 +149,15 @@
 //! | `store::list(prefix)` | array of entry maps whose key starts with `prefix`, in key order: at most [`rhai::MAX_LIST`] (1 000) entries, `max_list_bytes` and what the run's size limits let it return (see below) |
 //! | `store::list(prefix, limit)` | the same, at most `limit` entries (capped at 1 000; a negative limit is an error) |
 //! | `store::page(prefix, after)`, `store::page(prefix, after, limit)` | `#{entries, next, skipped}`: the entries `list` would return, starting after the key `after` (`""`: from the start); `next` is the key to pass as `after` for the rest, `()` when there is no more; `skipped` counts the entries left out for being too large for the run |
-//! | `store::usage()` | `#{author: #{bytes, entries, max_bytes, max_entries}, circle: #{…}}`: what the caller and the circle have stored, and their quotas |
+//! | `store::usage()` | `#{author: #{bytes, entries, max_bytes, max_entries}, circle: #{…}}`: what the caller and the circle have stored (with the run's own writes), and their quotas |
 //!
-//! A write over a quota ends the run with the limit error `store_quota`, which the script
-//! cannot catch; a listing still running at the run's deadline ends it with `time`.
+//! A run's writes are its [`WriteSet`] (see [Writes](#writes)): its reads see them, and they
+//! are committed, all or none, when it succeeds; its answer waits until they are durable. A
+//! run that fails or hits a limit leaves no writes. A write over a quota ends the run with
+//! the limit error `store_quota`, which the script cannot catch; a listing still running at
+//! the run's deadline ends it with `time`. When the commit fails (another run wrote first),
+//! the run fails as the write would have: `store_quota` over a quota, else a runtime error
+//! with the same message (and no line: it is the run's writes as a whole that failed).
 //!
 //! A listing's result must also pass the run's size limits (`max_string_size`,
 //! `max_array_size`, `max_map_size`, which count the strings, array elements and map
@@ -174,31 +211,41 @@
 //! # }
 //! ```
 
-use std::ops::Bound;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, TableError};
+use redb::ReadableDatabase;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+mod commit;
+mod database;
+mod error;
 mod keys;
 mod limits;
+mod listing;
 mod record;
 pub mod rhai;
 mod volume;
+mod writes;
 
 #[cfg(test)]
 mod full_disk_tests;
 
+pub use error::{CommitError, QuotaMeasure, QuotaScope, StoreError, WriteOp};
 pub use limits::{InvalidStoreLimits, StoreLimits};
 /// The redb version this crate uses (its errors appear in [`StoreError`]).
 pub use redb;
+pub use writes::WriteSet;
 
-use keys::{check_key, check_reserved};
-use record::{HEADER_BYTES, author_of, decode, encode, entry_bytes};
-use volume::{FileSystem, RESERVE_BYTES, Volume, is_out_of_space};
+use commit::Committer;
+use database::{ENTRIES, Inner, USAGE_BY_AUTHOR, USAGE_TOTAL, read_usage};
+use error::storage;
+use keys::check_key;
+use record::{HEADER_BYTES, decode, entry_bytes};
+use volume::{FileSystem, RESERVE_BYTES, Volume};
+use writes::Change;
 
 /// The database file inside the store's directory.
 pub const DB_FILE: &str = "store.redb";
@@ -221,16 +268,6 @@ pub const CACHE_BYTES: usize = 32 * 1024 * 1024;
 
 /// How often, at most, a write tries to write the reserve again while the disk is full.
 const RESERVE_RETRY: Duration = Duration::from_secs(1);
-
-const ENTRIES: TableDefinition<&str, &[u8]> = TableDefinition::new("entries");
-/// Bytes and entries per author (`""`: anonymous callers).
-const USAGE_BY_AUTHOR: TableDefinition<&str, (u64, u64)> = TableDefinition::new("usage_by_author");
-/// Bytes and entries of the whole store: one row, present once the counters are complete.
-const USAGE_TOTAL: TableDefinition<(), (u64, u64)> = TableDefinition::new("usage_total");
-/// Every entry's size ([`Entry::stored_bytes`]) under its key: listings scan these small rows
-/// and read only the entries they return, so that entries they leave out (too large) cost
-/// next to nothing, however large they are.
-const ENTRY_SIZES: TableDefinition<&str, u64> = TableDefinition::new("entry_sizes");
 
 /// One stored entry.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -264,16 +301,16 @@ pub struct Usage {
 }
 
 impl Usage {
-    fn from_row((bytes, entries): (u64, u64)) -> Self {
+    pub(crate) fn from_row((bytes, entries): (u64, u64)) -> Self {
         Self { bytes, entries }
     }
 
-    fn row(self) -> (u64, u64) {
+    pub(crate) fn row(self) -> (u64, u64) {
         (self.bytes, self.entries)
     }
 
     /// After replacing an entry of `old` bytes (none: a new entry) by one of `new` bytes.
-    fn replacing(self, old: Option<u64>, new: u64) -> Self {
+    pub(crate) fn replacing(self, old: Option<u64>, new: u64) -> Self {
         Self {
             bytes: self
                 .bytes
@@ -284,30 +321,12 @@ impl Usage {
     }
 
     /// After deleting an entry of `bytes`.
-    fn removing(self, bytes: u64) -> Self {
+    pub(crate) fn removing(self, bytes: u64) -> Self {
         Self {
             bytes: self.bytes.saturating_sub(bytes),
             entries: self.entries.saturating_sub(1),
         }
     }
-}
-
-/// Whose quota a write would exceed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum QuotaScope {
-    /// The writer's own (`max_bytes_per_author`, `max_entries_per_author`).
-    Author,
-    /// The whole store's (`max_bytes`, `max_entries`).
-    Circle,
-}
-
-/// What a quota counts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum QuotaMeasure {
-    /// Bytes ([`Entry::stored_bytes`]).
-    Bytes,
-    /// Entries.
-    Entries,
 }
 
 /// What a listing ([`Store::page`]) should return.
@@ -324,7 +343,7 @@ pub struct PageRequest<'a> {
     /// them; they do not count against the page's bytes.
     pub max_entry_bytes: Option<u64>,
     /// Stop with [`StoreError::DeadlinePassed`] when this passes before the page is done.
-    pub deadline: Option<Instant>,
+    pub deadline: Option<std::time::Instant>,
 }
 
 impl PageRequest<'_> {
@@ -352,242 +371,13 @@ pub struct ListPage {
     pub skipped: usize,
 }
 
-/// What went wrong with a store operation.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// The database could not be opened, e.g. because another process (or another `Store`
-    /// in this process) holds it: `source` is then [`redb::DatabaseError::DatabaseAlreadyOpen`].
-    #[error("cannot open the store {}: {source}", path.display())]
-    Open {
-        /// The database file.
-        path: PathBuf,
-        /// redb's reason.
-        #[source]
-        source: redb::DatabaseError,
-    },
-    /// The store's directory or reserve file could not be created.
-    #[error("cannot create {}: {source}", path.display())]
-    Io {
-        /// The directory or file.
-        path: PathBuf,
-        /// The I/O error.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The limits given to [`Store::open_with`] are unusable.
-    #[error(transparent)]
-    InvalidLimits(#[from] InvalidStoreLimits),
-    /// The key is empty or longer than [`MAX_KEY_BYTES`].
-    #[error("invalid key: {0}")]
-    KeyInvalid(String),
-    /// The value's JSON text is longer than [`MAX_VALUE_BYTES`].
-    #[error("value too large: {bytes} bytes of JSON, the limit is {limit}")]
-    ValueTooLarge {
-        /// Size of the value's JSON text.
-        bytes: usize,
-        /// [`MAX_VALUE_BYTES`].
-        limit: usize,
-    },
-    /// The value nests arrays/objects more than [`MAX_VALUE_DEPTH`] levels deep.
-    #[error("value nested too deeply: more than {limit} levels of arrays/objects")]
-    ValueTooDeep {
-        /// [`MAX_VALUE_DEPTH`].
-        limit: usize,
-    },
-    /// The author is longer than [`MAX_AUTHOR_BYTES`].
-    #[error("invalid author: {0}")]
-    AuthorInvalid(String),
-    /// An entry in the database does not decode.
-    #[error("corrupt entry {key:?}: {reason}")]
-    Corrupt {
-        /// The entry's key.
-        key: String,
-        /// What is wrong with it.
-        reason: String,
-    },
-    /// The entry under `key` was written by someone else: only its author may replace or
-    /// delete it.
-    #[error(
-        "{key:?} belongs to {}: only its author may change or delete it",
-        owner_name(owner)
-    )]
-    NotOwner {
-        /// The entry's key.
-        key: String,
-        /// The entry's author.
-        owner: String,
-    },
-    /// The key has a segment `@<owner>` and the writer is not `owner` (see
-    /// [Reserved keys](crate#reserved-keys)).
-    #[error("{}", reserved_message(key, owner))]
-    Reserved {
-        /// The key.
-        key: String,
-        /// The caller its `@` segment names (possibly empty).
-        owner: String,
-    },
-    /// The write would take its author's or the store's bytes or entries over their limit.
-    #[error("{}", quota_message(*scope, *measure, *limit, *would_be))]
-    QuotaExceeded {
-        /// Whose quota.
-        scope: QuotaScope,
-        /// Bytes or entries.
-        measure: QuotaMeasure,
-        /// The limit.
-        limit: u64,
-        /// The count the write would have led to.
-        would_be: u64,
-    },
-    /// The disk is full: the write is refused (deletes still work; writes resume once the
-    /// disk has room again).
-    #[error("the disk is full: writes are refused until it has room again (deletes still work)")]
-    DiskFull,
-    /// A listing was still running at the deadline it was given.
-    #[error("the deadline passed while listing")]
-    DeadlinePassed,
-    /// The database failed (I/O error, …).
-    #[error("store storage error: {0}")]
-    Storage(#[from] redb::Error),
-}
-
-fn owner_name(owner: &str) -> &str {
-    if owner.is_empty() {
-        "an anonymous caller"
-    } else {
-        owner
-    }
-}
-
-fn reserved_message(key: &str, owner: &str) -> String {
-    if owner.is_empty() {
-        format!("{key:?} has an empty `@` segment: it names no caller, so nobody may write it")
-    } else {
-        format!(
-            "{key:?} is reserved for the caller {owner} (its `@{owner}` segment): only they may write it"
-        )
-    }
-}
-
-fn quota_message(scope: QuotaScope, measure: QuotaMeasure, limit: u64, would_be: u64) -> String {
-    let (whose, field) = match (scope, measure) {
-        (QuotaScope::Author, QuotaMeasure::Bytes) => {
-            ("the entries you wrote", "max_bytes_per_author")
-        }
-        (QuotaScope::Author, QuotaMeasure::Entries) => {
-            ("the entries you wrote", "max_entries_per_author")
-        }
-        (QuotaScope::Circle, QuotaMeasure::Bytes) => ("the circle's store", "max_bytes"),
-        (QuotaScope::Circle, QuotaMeasure::Entries) => ("the circle's store", "max_entries"),
-    };
-    let unit = match measure {
-        QuotaMeasure::Bytes => "bytes",
-        QuotaMeasure::Entries => "entries",
-    };
-    format!(
-        "store quota exceeded: this write would bring {whose} to {would_be} {unit}, over {field} ({limit}); deleting entries gives room back"
-    )
-}
-
-impl StoreError {
-    /// The redb error that makes redb fail every later operation of this open database, so
-    /// that it must be reopened: I/O errors (a full disk among them).
-    fn leaves_database_unusable(&self) -> Option<&redb::Error> {
-        match self {
-            StoreError::Storage(
-                error @ (redb::Error::Io(_)
-                | redb::Error::PreviousIo
-                | redb::Error::DatabaseClosed
-                | redb::Error::LockPoisoned(_)),
-            ) => Some(error),
-            _ => None,
-        }
-    }
-
-    fn is_out_of_space(&self) -> bool {
-        match self {
-            StoreError::DiskFull => true,
-            StoreError::Storage(redb::Error::Io(e)) => is_out_of_space(e),
-            StoreError::Open {
-                source: redb::DatabaseError::Storage(redb::StorageError::Io(e)),
-                ..
-            } => is_out_of_space(e),
-            _ => false,
-        }
-    }
-}
-
-/// Refuses a change of `key` by `author` when the stored entry has another author.
-fn check_owner(key: &str, record: &[u8], author: &str) -> Result<(), StoreError> {
-    let owner = author_of(key, record)?;
-    if owner != author {
-        return Err(StoreError::NotOwner {
-            key: key.to_owned(),
-            owner: owner.to_owned(),
-        });
-    }
-    Ok(())
-}
-
-/// Refuses a change from `before` to `after` that raises a count over its limit (a change
-/// that lowers it is fine, even over a limit lowered since).
-fn check_quota(
-    scope: QuotaScope,
-    before: Usage,
-    after: Usage,
-    max_bytes: u64,
-    max_entries: u64,
-) -> Result<(), StoreError> {
-    let refuse = |measure, limit, would_be| {
-        Err(StoreError::QuotaExceeded {
-            scope,
-            measure,
-            limit,
-            would_be,
-        })
-    };
-    if after.entries > before.entries && after.entries > max_entries {
-        return refuse(QuotaMeasure::Entries, max_entries, after.entries);
-    }
-    if after.bytes > before.bytes && after.bytes > max_bytes {
-        return refuse(QuotaMeasure::Bytes, max_bytes, after.bytes);
-    }
-    Ok(())
-}
-
-fn storage(e: impl Into<redb::Error>) -> StoreError {
-    StoreError::Storage(e.into())
-}
-
-/// A circle's key-value store. Cheap to clone; all clones share one database, which closes
-/// (cleanly: the next open needs no recovery) when the last clone is dropped.
+/// A circle's key-value store. Cheap to clone; all clones share one database and one
+/// committer thread, which stop when the last clone is dropped (the database closes
+/// cleanly: the next open needs no recovery).
 #[derive(Clone)]
 pub struct Store {
-    inner: Arc<Inner>,
-}
-
-struct Inner {
-    path: PathBuf,
-    reserve_path: PathBuf,
-    limits: StoreLimits,
-    volume: Box<dyn Volume>,
-    reserve_bytes: u64,
-    reserve_retry: Duration,
-    /// Operations share it (read lock); reopening takes it alone, so that the old handle is
-    /// closed (and its file lock released) before the file is opened again.
-    handle: RwLock<Handle>,
-    reserve: Mutex<Reserve>,
-}
-
-struct Handle {
-    /// `None` when the last reopen failed: the next operation tries again.
-    db: Option<Database>,
-    /// Counts reopens, so that of the operations that saw one handle fail, one reopens it.
-    generation: u64,
-}
-
-struct Reserve {
-    present: bool,
-    last_attempt: Option<Instant>,
+    pub(crate) inner: Arc<Inner>,
+    pub(crate) committer: Arc<Committer>,
 }
 
 impl std::fmt::Debug for Store {
@@ -597,16 +387,6 @@ impl std::fmt::Debug for Store {
             .field("limits", &self.inner.limits)
             .finish_non_exhaustive()
     }
-}
-
-/// When an operation is run again after its database handle failed and was reopened (once
-/// at most: the failure may have been another thread's, or passing).
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Retry {
-    /// Reads and deletes: the reopened database (with the reserve's room) can do them.
-    Once,
-    /// Writes: not when the disk is full, which the retry would only fill again.
-    UnlessOutOfSpace,
 }
 
 impl Store {
@@ -647,8 +427,7 @@ impl Store {
         Ok(store)
     }
 
-    /// Opens the store in `db_dir` on `volume`: the reserve first (skipped when the disk is
-    /// full), then the database.
+    /// Opens the store in `db_dir` on `volume` and starts its committer.
     fn open_on(
         volume: Box<dyn Volume>,
         db_dir: &Path,
@@ -656,37 +435,15 @@ impl Store {
         reserve_bytes: u64,
         reserve_retry: Duration,
     ) -> Result<Store, StoreError> {
-        let reserve_path = db_dir.join(RESERVE_FILE);
-        let present = match volume.create_reserve(&reserve_path, reserve_bytes) {
-            Ok(()) => true,
-            Err(e) if is_out_of_space(&e) => false,
-            Err(source) => {
-                return Err(StoreError::Io {
-                    path: reserve_path,
-                    source,
-                });
-            }
-        };
-        let store = Store {
-            inner: Arc::new(Inner {
-                path: db_dir.join(DB_FILE),
-                reserve_path,
-                limits,
-                volume,
-                reserve_bytes,
-                reserve_retry,
-                handle: RwLock::new(Handle {
-                    db: None,
-                    generation: 0,
-                }),
-                reserve: Mutex::new(Reserve {
-                    present,
-                    last_attempt: (!present).then(Instant::now),
-                }),
-            }),
-        };
-        store.reopen(0, false)?;
-        Ok(store)
+        let inner = Arc::new(Inner::open(
+            volume,
+            db_dir,
+            limits,
+            reserve_bytes,
+            reserve_retry,
+        )?);
+        let committer = Arc::new(Committer::start(Arc::clone(&inner))?);
+        Ok(Store { inner, committer })
     }
 
     /// The database file.
@@ -699,141 +456,48 @@ impl Store {
         &self.inner.limits
     }
 
-    /// Writes `value` under `key` by `author` and returns the entry as stored. An existing
-    /// entry is replaced only if `author` wrote it ([`StoreError::NotOwner`] otherwise); a
-    /// reserved key only by the caller it names ([`StoreError::Reserved`]); within the
-    /// quotas ([`StoreError::QuotaExceeded`]). Durable when it returns.
+    /// True when `other` is a clone of this store (the same open database).
+    pub fn same(&self, other: &Store) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
+    /// An empty [`WriteSet`] for `author` (`""`: anonymous), to buffer writes and commit them
+    /// all at once (see [Writes](crate#writes)). Fails with [`StoreError::AuthorInvalid`]
+    /// when `author` is longer than [`MAX_AUTHOR_BYTES`].
+    pub fn write_set(&self, author: &str) -> Result<WriteSet, StoreError> {
+        WriteSet::new(self.clone(), author)
+    }
+
+    /// Writes `value` under `key` by `author`, durably, and returns the entry as stored. An
+    /// existing entry is replaced only if `author` wrote it ([`StoreError::NotOwner`]
+    /// otherwise); a reserved key only by the caller it names ([`StoreError::Reserved`]);
+    /// within the quotas ([`StoreError::QuotaExceeded`]). A write set of one write (see
+    /// [`WriteSet::set`]), committed before it returns.
     pub fn set(&self, key: &str, value: &Value, author: &str) -> Result<Entry, StoreError> {
-        check_key(key)?;
-        if author.len() > MAX_AUTHOR_BYTES {
-            return Err(StoreError::AuthorInvalid(format!(
-                "{} bytes, the limit is {MAX_AUTHOR_BYTES}",
-                author.len()
-            )));
-        }
-        check_reserved(key, author)?;
-        if depth_exceeds(value, MAX_VALUE_DEPTH) {
-            return Err(StoreError::ValueTooDeep {
-                limit: MAX_VALUE_DEPTH,
-            });
-        }
-        let json = serde_json::to_vec(value).map_err(|e| StoreError::Corrupt {
-            key: key.to_owned(),
-            reason: format!("cannot encode the value: {e}"),
-        })?;
-        if json.len() > MAX_VALUE_BYTES {
-            return Err(StoreError::ValueTooLarge {
-                bytes: json.len(),
-                limit: MAX_VALUE_BYTES,
-            });
-        }
-        self.ensure_reserve()?;
-        let written_at = now_millis();
-        let record = encode(written_at, author, &json);
-        self.run(Retry::UnlessOutOfSpace, |db| {
-            self.write(db, key, author, &record)
-        })?;
-        Ok(Entry {
-            key: key.to_owned(),
-            value: value.clone(),
-            author: author.to_owned(),
-            written_at,
-        })
-    }
-
-    fn write(
-        &self,
-        db: &Database,
-        key: &str,
-        author: &str,
-        record: &[u8],
-    ) -> Result<(), StoreError> {
-        let limits = &self.inner.limits;
-        let txn = db.begin_write().map_err(storage)?;
-        {
-            let mut entries = txn.open_table(ENTRIES).map_err(storage)?;
-            let mut by_author = txn.open_table(USAGE_BY_AUTHOR).map_err(storage)?;
-            let mut total = txn.open_table(USAGE_TOTAL).map_err(storage)?;
-            let old = match entries.get(key).map_err(storage)? {
-                Some(old) => {
-                    check_owner(key, old.value(), author)?;
-                    Some(entry_bytes(key, old.value().len()))
-                }
-                None => None,
-            };
-            let new = entry_bytes(key, record.len());
-            let mine = read_usage(by_author.get(author).map_err(storage)?);
-            let all = read_usage(total.get(()).map_err(storage)?);
-            let (mine_after, all_after) = (mine.replacing(old, new), all.replacing(old, new));
-            check_quota(
-                QuotaScope::Author,
-                mine,
-                mine_after,
-                limits.max_bytes_per_author,
-                limits.max_entries_per_author,
-            )?;
-            check_quota(
-                QuotaScope::Circle,
-                all,
-                all_after,
-                limits.max_bytes,
-                limits.max_entries,
-            )?;
-            entries.insert(key, record).map_err(storage)?;
-            let mut sizes = txn.open_table(ENTRY_SIZES).map_err(storage)?;
-            sizes.insert(key, new).map_err(storage)?;
-            by_author
-                .insert(author, mine_after.row())
-                .map_err(storage)?;
-            total.insert((), all_after.row()).map_err(storage)?;
-        }
-        txn.commit().map_err(storage)
-    }
-
-    /// The entry under `key`, if any.
-    pub fn get(&self, key: &str) -> Result<Option<Entry>, StoreError> {
-        check_key(key)?;
-        self.run(Retry::Once, |db| {
-            let txn = db.begin_read().map_err(storage)?;
-            let table = txn.open_table(ENTRIES).map_err(storage)?;
-            let found = table.get(key).map_err(storage)?;
-            found.map(|bytes| decode(key, bytes.value())).transpose()
-        })
+        let mut writes = self.write_set(author)?;
+        let entry = writes.set(key, value)?;
+        writes.commit().map_err(|failed| failed.error)?;
+        Ok(entry)
     }
 
     /// Removes the entry under `key` for `author`, who must have written it
     /// ([`StoreError::NotOwner`] otherwise); `true` if there was one. Works on a full disk.
     /// Durable when it returns.
     pub fn delete(&self, key: &str, author: &str) -> Result<bool, StoreError> {
+        let mut writes = self.write_set(author)?;
+        let existed = writes.delete(key)?;
+        writes.commit().map_err(|failed| failed.error)?;
+        Ok(existed)
+    }
+
+    /// The entry under `key`, if any.
+    pub fn get(&self, key: &str) -> Result<Option<Entry>, StoreError> {
         check_key(key)?;
-        self.run(Retry::Once, |db| {
-            let txn = db.begin_write().map_err(storage)?;
-            let existed = {
-                let mut entries = txn.open_table(ENTRIES).map_err(storage)?;
-                let bytes = match entries.get(key).map_err(storage)? {
-                    Some(old) => {
-                        check_owner(key, old.value(), author)?;
-                        entry_bytes(key, old.value().len())
-                    }
-                    None => return Ok(false),
-                };
-                entries.remove(key).map_err(storage)?;
-                let mut sizes = txn.open_table(ENTRY_SIZES).map_err(storage)?;
-                sizes.remove(key).map_err(storage)?;
-                let mut by_author = txn.open_table(USAGE_BY_AUTHOR).map_err(storage)?;
-                let mine = read_usage(by_author.get(author).map_err(storage)?).removing(bytes);
-                if mine == Usage::default() {
-                    by_author.remove(author).map_err(storage)?;
-                } else {
-                    by_author.insert(author, mine.row()).map_err(storage)?;
-                }
-                let mut total = txn.open_table(USAGE_TOTAL).map_err(storage)?;
-                let all = read_usage(total.get(()).map_err(storage)?).removing(bytes);
-                total.insert((), all.row()).map_err(storage)?;
-                true
-            };
-            txn.commit().map_err(storage)?;
-            Ok(existed)
+        self.inner.read(|db| {
+            let txn = db.begin_read().map_err(storage)?;
+            let table = txn.open_table(ENTRIES).map_err(storage)?;
+            let found = table.get(key).map_err(storage)?;
+            found.map(|bytes| decode(key, bytes.value())).transpose()
         })
     }
 
@@ -849,66 +513,27 @@ impl Store {
     /// over `max_entry_bytes` without decoding them. `next` is set when more entries match.
     /// Stops with [`StoreError::DeadlinePassed`] when the request's deadline passes first.
     pub fn page(&self, prefix: &str, request: &PageRequest<'_>) -> Result<ListPage, StoreError> {
+        self.page_with(prefix, request, None)
+    }
+
+    /// [`Store::page`], with a write set's changes over what the store holds.
+    pub(crate) fn page_with(
+        &self,
+        prefix: &str,
+        request: &PageRequest<'_>,
+        overlay: Option<&std::collections::BTreeMap<String, Change>>,
+    ) -> Result<ListPage, StoreError> {
+        let max_list_bytes = self.inner.limits.max_list_bytes;
         let max_bytes = request
             .max_bytes
-            .map_or(self.inner.limits.max_list_bytes, |max| {
-                max.min(self.inner.limits.max_list_bytes)
-            });
-        let max_entry_bytes = request.max_entry_bytes.unwrap_or(u64::MAX);
-        self.run(Retry::Once, |db| {
-            let mut page = ListPage {
-                entries: Vec::new(),
-                next: None,
-                skipped: 0,
-            };
-            if request.limit == 0 {
-                return Ok(page);
-            }
-            let txn = db.begin_read().map_err(storage)?;
-            let entries = txn.open_table(ENTRIES).map_err(storage)?;
-            let sizes = txn.open_table(ENTRY_SIZES).map_err(storage)?;
-            let range = match request.after {
-                Some(after) if after >= prefix => {
-                    sizes.range::<&str>((Bound::Excluded(after), Bound::Unbounded))
-                }
-                _ => sizes.range::<&str>(prefix..),
-            }
-            .map_err(storage)?;
-            let mut bytes = 0u64;
-            let mut last_key: Option<String> = None;
-            for item in range {
-                if request
-                    .deadline
-                    .is_some_and(|deadline| Instant::now() >= deadline)
-                {
-                    return Err(StoreError::DeadlinePassed);
-                }
-                let (key, size) = item.map_err(storage)?;
-                let (key, size) = (key.value(), size.value());
-                if !key.starts_with(prefix) {
-                    break;
-                }
-                let full = page.entries.len() >= request.limit
-                    || (!page.entries.is_empty() && bytes.saturating_add(size) > max_bytes);
-                if full {
-                    page.next = last_key;
-                    return Ok(page);
-                }
-                if size > max_entry_bytes {
-                    page.skipped += 1;
-                } else if let Some(record) = entries.get(key).map_err(storage)? {
-                    bytes = bytes.saturating_add(size);
-                    page.entries.push(decode(key, record.value())?);
-                }
-                last_key = Some(key.to_owned());
-            }
-            Ok(page)
-        })
+            .map_or(max_list_bytes, |max| max.min(max_list_bytes));
+        self.inner
+            .read(|db| listing::page(db, prefix, request, max_bytes, overlay))
     }
 
     /// What `author` (`""`: the anonymous callers) has stored.
     pub fn usage(&self, author: &str) -> Result<Usage, StoreError> {
-        self.run(Retry::Once, |db| {
+        self.inner.read(|db| {
             let txn = db.begin_read().map_err(storage)?;
             let table = txn.open_table(USAGE_BY_AUTHOR).map_err(storage)?;
             Ok(read_usage(table.get(author).map_err(storage)?))
@@ -917,236 +542,16 @@ impl Store {
 
     /// What the whole store holds.
     pub fn total_usage(&self) -> Result<Usage, StoreError> {
-        self.run(Retry::Once, |db| {
+        self.inner.read(|db| {
             let txn = db.begin_read().map_err(storage)?;
             let table = txn.open_table(USAGE_TOTAL).map_err(storage)?;
             Ok(read_usage(table.get(()).map_err(storage)?))
         })
     }
-
-    /// Runs `op` on the open database. After an I/O error redb fails every later operation
-    /// of that handle, so the store reopens the database (deleting the reserve first when the
-    /// disk is full, to give the reopen and the deletes that follow room) and runs `op` once
-    /// more as `retry` says.
-    fn run<T>(
-        &self,
-        retry: Retry,
-        op: impl Fn(&Database) -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
-        let mut retried = false;
-        loop {
-            let (result, generation) = {
-                let handle = self
-                    .inner
-                    .handle
-                    .read()
-                    .unwrap_or_else(PoisonError::into_inner);
-                (handle.db.as_ref().map(&op), handle.generation)
-            };
-            let error = match result {
-                Some(Ok(value)) => return Ok(value),
-                Some(Err(error)) => error,
-                None if !retried => {
-                    // The last reopen failed: try again, then run `op` as if for the first time.
-                    self.reopen(generation, false)?;
-                    retried = true;
-                    continue;
-                }
-                // Reopened, but another caller's reopen has failed since.
-                None => return Err(StoreError::Storage(redb::Error::DatabaseClosed)),
-            };
-            let Some(failure) = error.leaves_database_unusable() else {
-                return Err(error);
-            };
-            let out_of_space = error.is_out_of_space();
-            if out_of_space {
-                log_warning(&self.inner.path, "the disk is full", failure);
-            }
-            self.reopen(generation, out_of_space)?;
-            if retried || (out_of_space && retry == Retry::UnlessOutOfSpace) {
-                return Err(if out_of_space {
-                    StoreError::DiskFull
-                } else {
-                    error
-                });
-            }
-            retried = true;
-        }
-    }
-
-    /// Closes the database handle of `generation` (unless another caller has reopened it
-    /// since) and opens the file again. `out_of_space`: delete the reserve first. A reopen that
-    /// runs out of space deletes the reserve and tries once more.
-    fn reopen(&self, generation: u64, out_of_space: bool) -> Result<(), StoreError> {
-        let mut handle = self
-            .inner
-            .handle
-            .write()
-            .unwrap_or_else(PoisonError::into_inner);
-        if handle.generation != generation && handle.db.is_some() {
-            return Ok(());
-        }
-        // Closed before it is opened again: redb's file lock would refuse a second handle.
-        drop(handle.db.take());
-        handle.generation = handle.generation.wrapping_add(1);
-        if out_of_space {
-            self.release_reserve();
-        }
-        let opened = match self.open_database() {
-            Err(error) if error.is_out_of_space() && self.release_reserve() => self.open_database(),
-            other => other,
-        };
-        handle.db = Some(opened?);
-        Ok(())
-    }
-
-    /// Opens the database file and makes sure its tables and quota counters are there.
-    fn open_database(&self) -> Result<Database, StoreError> {
-        let mut builder = redb::Builder::new();
-        builder.set_cache_size(CACHE_BYTES);
-        let db = self
-            .inner
-            .volume
-            .open_database(&self.inner.path, &builder)
-            .map_err(|source| StoreError::Open {
-                path: self.inner.path.clone(),
-                source,
-            })?;
-        prepare(&db)?;
-        Ok(db)
-    }
-
-    /// Before a write: the reserve must be there, so that deletes will have room when this
-    /// or a later write fills the disk. While the disk is full, writing it is tried at most
-    /// once per `reserve_retry`; in between, writes are refused at once.
-    fn ensure_reserve(&self) -> Result<(), StoreError> {
-        let mut reserve = self.reserve();
-        if reserve.present {
-            return Ok(());
-        }
-        if reserve
-            .last_attempt
-            .is_some_and(|at| at.elapsed() < self.inner.reserve_retry)
-        {
-            return Err(StoreError::DiskFull);
-        }
-        reserve.last_attempt = Some(Instant::now());
-        let inner = &self.inner;
-        match inner
-            .volume
-            .create_reserve(&inner.reserve_path, inner.reserve_bytes)
-        {
-            Ok(()) => {
-                reserve.present = true;
-                tracing::info!(path = %inner.reserve_path.display(), "store: the disk has room again; writes are accepted");
-                Ok(())
-            }
-            Err(e) if is_out_of_space(&e) => Err(StoreError::DiskFull),
-            Err(source) => Err(StoreError::Io {
-                path: inner.reserve_path.clone(),
-                source,
-            }),
-        }
-    }
-
-    /// Deletes the reserve (if it is there) to give its room to the database; true if it was.
-    fn release_reserve(&self) -> bool {
-        let mut reserve = self.reserve();
-        if !reserve.present {
-            return false;
-        }
-        match self.inner.volume.remove_reserve(&self.inner.reserve_path) {
-            Ok(()) => {
-                reserve.present = false;
-                reserve.last_attempt = Some(Instant::now());
-                true
-            }
-            Err(error) => {
-                log_warning(
-                    &self.inner.reserve_path,
-                    "cannot delete the reserve",
-                    &error,
-                );
-                false
-            }
-        }
-    }
-
-    fn reserve(&self) -> MutexGuard<'_, Reserve> {
-        self.inner
-            .reserve
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
-fn log_warning(path: &Path, what: &str, error: &dyn std::fmt::Display) {
-    tracing::warn!(path = %path.display(), %error, "store: {what}");
-}
-
-fn read_usage(row: Option<redb::AccessGuard<'_, (u64, u64)>>) -> Usage {
-    row.map_or_else(Usage::default, |row| Usage::from_row(row.value()))
-}
-
-/// Creates the tables and, for a database written before the quota counters and entry sizes
-/// existed, counts what it holds (in one transaction: all or nothing). Writes nothing when
-/// all is there: a reopen on a full disk needs no room.
-fn prepare(db: &Database) -> Result<(), StoreError> {
-    let ready = {
-        let txn = db.begin_read().map_err(storage)?;
-        let tables = (
-            txn.open_table(ENTRIES),
-            txn.open_table(USAGE_BY_AUTHOR),
-            txn.open_table(USAGE_TOTAL),
-            txn.open_table(ENTRY_SIZES),
-        );
-        match tables {
-            (Ok(_), Ok(_), Ok(total), Ok(_)) => total.get(()).map_err(storage)?.is_some(),
-            (Err(TableError::TableDoesNotExist(_)), ..)
-            | (_, Err(TableError::TableDoesNotExist(_)), ..)
-            | (_, _, Err(TableError::TableDoesNotExist(_)), _)
-            | (.., Err(TableError::TableDoesNotExist(_))) => false,
-            (Err(e), ..) | (_, Err(e), ..) | (_, _, Err(e), _) | (.., Err(e)) => {
-                return Err(storage(e));
-            }
-        }
-    };
-    if ready {
-        return Ok(());
-    }
-    let txn = db.begin_write().map_err(storage)?;
-    {
-        let entries = txn.open_table(ENTRIES).map_err(storage)?;
-        let mut by_author = txn.open_table(USAGE_BY_AUTHOR).map_err(storage)?;
-        let mut total = txn.open_table(USAGE_TOTAL).map_err(storage)?;
-        let mut sizes = txn.open_table(ENTRY_SIZES).map_err(storage)?;
-        let mut authors = std::collections::BTreeMap::<String, Usage>::new();
-        let mut all = Usage::default();
-        sizes.retain(|_, _| false).map_err(storage)?;
-        for item in entries.iter().map_err(storage)? {
-            let (key, record) = item.map_err(storage)?;
-            let bytes = entry_bytes(key.value(), record.value().len());
-            sizes.insert(key.value(), bytes).map_err(storage)?;
-            all = all.replacing(None, bytes);
-            // An entry that does not decode belongs to nobody: it counts for the store.
-            if let Ok(author) = author_of(key.value(), record.value()) {
-                let mine = authors.entry(author.to_owned()).or_default();
-                *mine = mine.replacing(None, bytes);
-            }
-        }
-        by_author.retain(|_, _| false).map_err(storage)?;
-        for (author, usage) in &authors {
-            by_author
-                .insert(author.as_str(), usage.row())
-                .map_err(storage)?;
-        }
-        total.insert((), all.row()).map_err(storage)?;
-    }
-    txn.commit().map_err(storage)
 }
 
 /// True when `value` nests arrays/objects more than `limit` levels (without recursion).
-fn depth_exceeds(value: &Value, limit: usize) -> bool {
+pub(crate) fn depth_exceeds(value: &Value, limit: usize) -> bool {
     let mut stack = vec![(value, 0usize)];
     while let Some((v, depth)) = stack.pop() {
         let children: Box<dyn Iterator<Item = &Value>> = match v {
@@ -1162,7 +567,7 @@ fn depth_exceeds(value: &Value, limit: usize) -> bool {
     false
 }
 
-fn now_millis() -> u64 {
+pub(crate) fn now_millis() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
@@ -1188,40 +593,5 @@ mod tests {
         // Dropping a 100 000-deep serde_json value recurses; leak it instead of risking the
         // test thread's stack.
         std::mem::forget(deep);
-    }
-
-    #[test]
-    fn quotas_refuse_growth_over_a_limit_only() {
-        let at = |bytes, entries| Usage { bytes, entries };
-        let check = |before, after| check_quota(QuotaScope::Author, before, after, 100, 2);
-        assert!(check(at(0, 0), at(100, 1)).is_ok());
-        assert!(matches!(
-            check(at(0, 0), at(101, 1)),
-            Err(StoreError::QuotaExceeded {
-                measure: QuotaMeasure::Bytes,
-                limit: 100,
-                would_be: 101,
-                ..
-            })
-        ));
-        assert!(matches!(
-            check(at(10, 2), at(20, 3)),
-            Err(StoreError::QuotaExceeded {
-                measure: QuotaMeasure::Entries,
-                limit: 2,
-                would_be: 3,
-                ..
-            })
-        ));
-        // Over a limit lowered since: shrinking and same-size replaces pass, growth does not.
-        assert!(check(at(500, 5), at(400, 5)).is_ok());
-        assert!(check(at(500, 5), at(500, 5)).is_ok());
-        assert!(check(at(500, 5), at(501, 5)).is_err());
-        assert!(check(at(500, 5), at(400, 6)).is_err());
-        let usage = at(50, 1);
-        assert_eq!(usage.replacing(Some(20), 30), at(60, 1));
-        assert_eq!(usage.replacing(None, 30), at(80, 2));
-        assert_eq!(usage.removing(50), at(0, 0));
-        assert_eq!(at(0, 0).removing(5), at(0, 0), "never below zero");
     }
 }

@@ -1,7 +1,10 @@
 //! The Rhai module `store`: scripts read and write their circle's [`Store`].
 //!
 //! See the [crate documentation](crate#the-rhai-module-store) for the functions. Install it
-//! with [`register`].
+//! with [`register`]. A run's writes are buffered in its own [`crate::WriteSet`], which its
+//! reads see, and committed when it succeeds (see [Writes](crate#writes)).
+
+mod run_writes;
 
 use circles_sandbox::json::{JsonLimits, JsonMode, ToJsonError, from_json, to_json};
 use circles_sandbox::rhai::{
@@ -12,6 +15,7 @@ use circles_sandbox::{LimitKind, RunContext};
 use serde_json::Value;
 
 use crate::{Entry, ListPage, MAX_VALUE_DEPTH, PageRequest, Store, StoreError, Usage};
+use run_writes::{reading, writing};
 
 /// Most entries one `store::list` or `store::page` call returns.
 pub const MAX_LIST: usize = 1000;
@@ -21,7 +25,8 @@ type RhaiResult<T> = Result<T, Box<EvalAltResult>>;
 /// Registers the static module `store` (backed by `store`) on `engine`.
 ///
 /// Use it through [`circles_sandbox::SandboxBuilder::configure`]; the write functions need
-/// the sandbox's [`RunContext`] to know the caller, and refuse to write without one.
+/// the sandbox's [`RunContext`] to know the caller (and a run to keep the writes for), and
+/// refuse to write without one.
 pub fn register(engine: &mut Engine, store: Store) {
     engine.register_static_module("store", module(store).into());
 }
@@ -34,12 +39,11 @@ pub fn module(store: Store) -> Module {
     m.set_native_fn(
         "set",
         move |ctx: NativeCallContext, key: ImmutableString, value: Dynamic| -> RhaiResult<()> {
-            // A write is durable at once: not to be made by an attempt that may be dropped.
-            RunContext::needs_worker();
             let at = ctx.call_position();
             let author = caller("set", at)?;
             let json = storable(&value).map_err(|e| runtime(format!("store::set: {e}"), at))?;
-            s.set(&key, &json, &author)
+            writing(&s, &author, |writes| writes.put(&key, &json))
+                .ok_or_else(|| outside_run("set", at))?
                 .map_err(|e| failed("set", &e, at))?;
             Ok(())
         },
@@ -49,7 +53,7 @@ pub fn module(store: Store) -> Module {
     m.set_native_fn(
         "get",
         move |ctx: NativeCallContext, key: ImmutableString| -> RhaiResult<Dynamic> {
-            Ok(s.get(&key)
+            Ok(get(&s, &key)
                 .map_err(|e| failed("get", &e, ctx.call_position()))?
                 .map_or(Dynamic::UNIT, |entry| from_json(&entry.value)))
         },
@@ -59,7 +63,7 @@ pub fn module(store: Store) -> Module {
     m.set_native_fn(
         "entry",
         move |ctx: NativeCallContext, key: ImmutableString| -> RhaiResult<Dynamic> {
-            Ok(s.get(&key)
+            Ok(get(&s, &key)
                 .map_err(|e| failed("entry", &e, ctx.call_position()))?
                 .map_or(Dynamic::UNIT, |entry| entry_map(&entry).into()))
         },
@@ -69,10 +73,10 @@ pub fn module(store: Store) -> Module {
     m.set_native_fn(
         "delete",
         move |ctx: NativeCallContext, key: ImmutableString| -> RhaiResult<bool> {
-            RunContext::needs_worker();
             let at = ctx.call_position();
             let author = caller("delete", at)?;
-            s.delete(&key, &author)
+            writing(&s, &author, |writes| writes.delete(&key))
+                .ok_or_else(|| outside_run("delete", at))?
                 .map_err(|e| failed("delete", &e, at))
         },
     );
@@ -123,8 +127,11 @@ pub fn module(store: Store) -> Module {
         let at = ctx.call_position();
         let author =
             RunContext::with_current(|run| run.caller_public_key().to_owned()).unwrap_or_default();
-        let mine = s.usage(&author).map_err(|e| failed("usage", &e, at))?;
-        let all = s.total_usage().map_err(|e| failed("usage", &e, at))?;
+        let (mine, all) = reading(&s, |writes| match writes {
+            Some(writes) => writes.usage(),
+            None => Ok((s.usage(&author)?, s.total_usage()?)),
+        })
+        .map_err(|e| failed("usage", &e, at))?;
         let limits = s.limits();
         let mut map = Map::new();
         map.insert(
@@ -278,7 +285,10 @@ fn page(
         entries,
         next,
         skipped,
-    } = match store.page(prefix, &request) {
+    } = match reading(store, |writes| match writes {
+        Some(writes) => writes.page(prefix, &request),
+        None => store.page(prefix, &request),
+    }) {
         Ok(page) => page,
         Err(StoreError::DeadlinePassed) => {
             return Err(RunContext::exceed(
@@ -315,38 +325,56 @@ fn page(
 
 /// The caller of the current run (`""` when anonymous), from the server's call context.
 fn caller(function: &str, at: Position) -> RhaiResult<String> {
-    RunContext::with_current(|ctx| ctx.caller_public_key().to_owned()).ok_or_else(|| {
-        runtime(
-            format!(
-                "store::{function}: writes are only allowed while a script runs in a circle's sandbox"
-            ),
-            at,
-        )
-    })
+    RunContext::with_current(|ctx| ctx.caller_public_key().to_owned())
+        .ok_or_else(|| outside_run(function, at))
 }
 
 fn runtime(message: String, at: Position) -> Box<EvalAltResult> {
     EvalAltResult::ErrorRuntime(message.into(), at).into()
 }
 
+/// The entry under `key` as the current run sees it (with its own writes).
+fn get(store: &Store, key: &str) -> Result<Option<Entry>, StoreError> {
+    reading(store, |writes| match writes {
+        Some(writes) => writes.get(key),
+        None => store.get(key),
+    })
+}
+
+fn outside_run(function: &str, at: Position) -> Box<EvalAltResult> {
+    runtime(
+        format!(
+            "store::{function}: writes are only allowed while a script runs in a circle's sandbox"
+        ),
+        at,
+    )
+}
+
 /// A store error as the script sees it: a quota ends the run with the limit `store_quota`
 /// (which the script cannot catch); anything else is a runtime error.
 fn failed(function: &str, e: &StoreError, at: Position) -> Box<EvalAltResult> {
+    match describe(function, e) {
+        (true, message) => RunContext::exceed(LimitKind::StoreQuota, message, at),
+        (false, message) => runtime(message, at),
+    }
+}
+
+/// What the script is told of a store error in `store::<function>`: whether it is over a
+/// quota, and the message.
+fn describe(function: &str, e: &StoreError) -> (bool, String) {
     match e {
-        StoreError::QuotaExceeded { .. } => {
-            RunContext::exceed(LimitKind::StoreQuota, format!("store::{function}: {e}"), at)
-        }
+        StoreError::QuotaExceeded { .. } => (true, format!("store::{function}: {e}")),
         // These name the circle's files: for its operator, not for callers.
         StoreError::Open { .. } | StoreError::Io { .. } => {
             tracing::warn!(error = %e, "store::{function} failed");
-            runtime(
+            (
+                false,
                 format!(
                     "store::{function}: the store cannot reach its files (the circle's log has the details)"
                 ),
-                at,
             )
         }
-        _ => runtime(format!("store::{function}: {e}"), at),
+        _ => (false, format!("store::{function}: {e}")),
     }
 }
 

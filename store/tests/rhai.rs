@@ -23,6 +23,15 @@ fn circle_with(limits: Limits) -> Circle {
 }
 
 fn circle_with_store(limits: Limits, store_limits: StoreLimits) -> Circle {
+    circle_with_hook(limits, store_limits, |_| {})
+}
+
+/// A circle whose engine `hook` adds host functions to.
+fn circle_with_hook(
+    limits: Limits,
+    store_limits: StoreLimits,
+    hook: impl FnOnce(&mut Engine) + 'static,
+) -> Circle {
     let tmp = tempfile::tempdir().expect("tempdir");
     let store = Store::open_with(tmp.path(), store_limits).expect("store");
     let sandbox = Sandbox::builder(
@@ -46,6 +55,7 @@ fn circle_with_store(limits: Limits, store_limits: StoreLimits) -> Circle {
                     std::thread::sleep(std::time::Duration::from_millis(5));
                 }
             });
+            hook(engine);
         }
     })
     .build()
@@ -384,23 +394,40 @@ async fn a_write_over_a_quota_ends_the_run_with_store_quota_even_inside_try() {
         }
         other => panic!("expected store_quota, got {other:?}"),
     }
+    // The run failed: none of its writes were made, not even those within the quota.
     let usage = c.ok("store::usage()", ALICE).await;
-    assert!(
-        usage["author"]["bytes"].as_i64().expect("bytes") <= 2_000,
-        "{usage}"
-    );
+    assert_eq!(usage["author"]["bytes"], json!(0), "{usage}");
     assert_eq!(usage["author"]["max_bytes"], json!(2_000));
     assert_eq!(usage["author"]["max_entries"], json!(100));
-    assert_eq!(usage["circle"]["entries"], usage["author"]["entries"]);
+    assert_eq!(usage["circle"]["entries"], json!(0));
     assert_eq!(usage["circle"]["max_bytes"], json!(1_073_741_824));
-    // Another caller still writes; a delete gives Alice room back.
+    // Up to the quota in one run, then over it in the next.
+    let written = c
+        .ok(
+            r#"let value = ""; value.pad(100, "x");
+               store::set("spam/10", value);
+               let size = store::usage().author.bytes;
+               let n = 11;
+               while store::usage().author.bytes + size <= 2_000 { store::set(`spam/${n}`, value); n += 1; }
+               n - 10"#,
+            ALICE,
+        )
+        .await;
+    // 186 bytes each (key, value, author, 11): ten fit in 2 000.
+    assert_eq!(written, json!(10));
+    let one_more = r#"let value = ""; value.pad(100, "x"); store::set("spam/99", value)"#;
+    match c.run(one_more, ALICE).await {
+        Err(ScriptError::LimitExceeded { limit, .. }) => assert_eq!(limit, LimitKind::StoreQuota),
+        other => panic!("expected store_quota, got {other:?}"),
+    }
+    // Another caller still writes; a delete gives Alice room back (in the same run too).
     assert_eq!(
         c.ok(r#"store::set("bob", 1); store::get("bob")"#, BOB)
             .await,
         json!(1)
     );
     c.ok(
-        r#"store::delete("spam/0"); store::set("spam/0", "again")"#,
+        r#"store::delete("spam/10"); store::set("spam/more", "again")"#,
         ALICE,
     )
     .await;
@@ -550,4 +577,261 @@ async fn a_listing_stays_within_the_runs_size_limits() {
         out,
         json!([["s/2"], ["s/2"], 2, "s/2", ["s/3", "s/4"], ["s/5"], null])
     );
+}
+
+/// Registers `both_ready()`: the run leaves for a worker and waits there (2 s at most) until
+/// two runs have called it, so that both have written (and been checked) before either
+/// commits.
+fn rendezvous(engine: &mut Engine) {
+    let arrived = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    engine.register_fn("both_ready", move || {
+        RunContext::needs_worker();
+        arrived.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let started = std::time::Instant::now();
+        while arrived.load(std::sync::atomic::Ordering::SeqCst) < 2
+            && started.elapsed() < std::time::Duration::from_secs(2)
+        {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    });
+}
+
+#[tokio::test]
+async fn a_run_that_fails_or_hits_a_limit_leaves_no_writes() {
+    let c = circle_with(Limits {
+        workers: 1,
+        max_operations: 20_000,
+        ..Limits::default()
+    });
+    c.store.set("keep", &json!("kept"), ALICE).expect("set");
+    for (script, limit) in [
+        (
+            r#"store::set("f/1", 1); store::set("keep", 2); store::delete("keep"); throw "boom""#,
+            None,
+        ),
+        (
+            r#"store::set("f/2", 1); store::delete("keep"); loop { }"#,
+            Some(LimitKind::Operations),
+        ),
+        (
+            r#"store::set("f/3", 1); let s = "x"; loop { s += s; }"#,
+            Some(LimitKind::StringSize),
+        ),
+    ] {
+        let error = c.run(script, ALICE).await.expect_err(script);
+        assert_eq!(error.limit(), limit, "{script}: {error:?}");
+    }
+    assert_eq!(c.store.list("f/", 10).expect("list"), []);
+    assert_eq!(
+        c.store.get("keep").expect("get").expect("kept").value,
+        json!("kept")
+    );
+    assert_eq!(c.store.total_usage().expect("usage").entries, 1);
+}
+
+#[tokio::test]
+async fn a_run_reads_its_own_writes() {
+    let c = circle();
+    for (key, value) in [("r/a", 1), ("r/b", 2), ("r/c", 3)] {
+        c.store.set(key, &json!(value), ALICE).expect("set");
+    }
+    c.store.set("r/z", &json!(26), BOB).expect("set");
+    let before = c.ok("store::usage()", ALICE).await;
+    let out = c
+        .ok(
+            r#"
+            store::set("r/b", 20);            // overwrites a committed entry
+            store::delete("r/c");             // deletes one
+            store::set("r/d", #{ n: 4 });     // a new one
+            store::set("r/e", 5);             // a new one, deleted again
+            let deleted_own = store::delete("r/e");
+            let p1 = store::page("r/", "", 3);
+            let p2 = store::page("r/", p1.next, 3);
+            #{
+                b: store::get("r/b"), c: store::get("r/c"), d: store::entry("r/d"),
+                e: store::get("r/e"), deleted_own: deleted_own,
+                deleted_again: store::delete("r/c"),
+                list: store::list("r/").map(|e| e.key),
+                two: store::list("r/", 2).map(|e| e.value),
+                p1: p1.entries.map(|e| e.key), n1: p1.next,
+                p2: p2.entries.map(|e| e.key), n2: p2.next,
+                usage: store::usage(),
+            }
+            "#,
+            ALICE,
+        )
+        .await;
+    assert_eq!(out["b"], json!(20));
+    assert_eq!(out["c"], json!(null));
+    assert_eq!(out["d"]["value"], json!({"n": 4}));
+    assert_eq!(out["d"]["author"], json!(ALICE));
+    assert_eq!(out["e"], json!(null));
+    assert_eq!(out["deleted_own"], json!(true));
+    assert_eq!(out["deleted_again"], json!(false));
+    assert_eq!(out["list"], json!(["r/a", "r/b", "r/d", "r/z"]));
+    assert_eq!(out["two"], json!([1, 20]));
+    assert_eq!(out["p1"], json!(["r/a", "r/b", "r/d"]));
+    assert_eq!(out["n1"], json!("r/d"));
+    assert_eq!(out["p2"], json!(["r/z"]));
+    assert_eq!(out["n2"], json!(null));
+    // Three entries still (c went, d came), of other sizes; the circle's counts Bob's too.
+    let usage = &out["usage"];
+    assert_eq!(usage["author"]["entries"], json!(3));
+    assert_eq!(usage["circle"]["entries"], json!(4));
+    assert_ne!(usage["author"]["bytes"], before["author"]["bytes"]);
+    // Committed as the run saw it.
+    assert_eq!(c.ok("store::usage()", ALICE).await, *usage);
+    let keys: Vec<String> = c
+        .store
+        .list("r/", 10)
+        .expect("list")
+        .into_iter()
+        .map(|e| e.key)
+        .collect();
+    assert_eq!(keys, ["r/a", "r/b", "r/d", "r/z"]);
+}
+
+#[tokio::test]
+async fn short_writing_runs_stay_inline_and_an_abandoned_attempt_leaves_no_writes() {
+    let c = circle();
+    c.ok(r#"store::set("short", 1)"#, ALICE).await;
+    assert_eq!(c.sandbox.run_stats().inline, 1, "a write needs no worker");
+    assert_eq!(c.sandbox.run_stats().abandoned, 0);
+    // Writes, then outgrows the inline budget: the attempt is abandoned (with its write)
+    // and the run starts again on a worker, where it writes once.
+    let out = c
+        .ok(
+            r#"let n = store::get("count"); if n == () { n = 0; }
+               store::set("count", n + 1);
+               let x = 0; for i in 0..5000 { x += i; }
+               n"#,
+            ALICE,
+        )
+        .await;
+    assert_eq!(out, json!(0));
+    assert_eq!(c.sandbox.run_stats().abandoned, 1);
+    assert_eq!(
+        c.store.get("count").expect("get").expect("count").value,
+        json!(1)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_runs_writing_distinct_keys_all_land() {
+    let c = circle();
+    let sandbox = std::sync::Arc::new(c.sandbox);
+    let mut runs = tokio::task::JoinSet::new();
+    for n in 0..300 {
+        let run = sandbox.run(
+            format!(r#"store::set("a/{n:03}", {n}); store::set("b/{n:03}", {n}); {n}"#),
+            Caller::new(if n % 2 == 0 { ALICE } else { BOB }),
+        );
+        runs.spawn(run);
+    }
+    let mut answered = 0;
+    while let Some(outcome) = runs.join_next().await {
+        outcome.expect("task").expect("run");
+        answered += 1;
+    }
+    assert_eq!(answered, 300);
+    for prefix in ["a/", "b/"] {
+        let listed = c.store.list(prefix, 1000).expect("list");
+        assert_eq!(listed.len(), 300, "{prefix}");
+    }
+    assert_eq!(c.store.usage(ALICE).expect("usage").entries, 300);
+    assert_eq!(c.store.usage(BOB).expect("usage").entries, 300);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quota_raced_at_commit_fails_exactly_the_late_run() {
+    let c = circle_with_hook(
+        Limits {
+            workers: 2,
+            ..Limits::default()
+        },
+        StoreLimits {
+            max_entries: 3,
+            max_entries_per_author: 3,
+            ..StoreLimits::default()
+        },
+        rendezvous,
+    );
+    c.store.set("first", &json!(0), ALICE).expect("set");
+    // Each fits on its own (1 + 2 of 3 entries); together they would not.
+    let script = r#"store::set(`${CALLER_PUBLIC_KEY}/1`, 1); store::set(`${CALLER_PUBLIC_KEY}/2`, 2);
+                    both_ready(); "done""#;
+    let (alice, bob) = tokio::join!(c.run(script, ALICE), c.run(script, BOB));
+    let (winner, loser, error) = match (alice, bob) {
+        (Ok(_), Err(error)) => (ALICE, BOB, error),
+        (Err(error), Ok(_)) => (BOB, ALICE, error),
+        other => panic!("expected exactly one to fail: {other:?}"),
+    };
+    match error {
+        ScriptError::LimitExceeded { limit, message } => {
+            assert_eq!(limit, LimitKind::StoreQuota);
+            assert!(
+                message.contains("store::set: store quota exceeded")
+                    && message.contains("max_entries (3)"),
+                "{message}"
+            );
+        }
+        other => panic!("expected store_quota, got {other:?}"),
+    }
+    assert_eq!(
+        c.store.list(&format!("{winner}/"), 10).expect("list").len(),
+        2
+    );
+    assert_eq!(c.store.list(&format!("{loser}/"), 10).expect("list"), []);
+    assert_eq!(c.store.total_usage().expect("usage").entries, 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_taken_meanwhile_fails_the_late_run_with_a_runtime_error() {
+    let c = circle_with_hook(
+        Limits {
+            workers: 2,
+            ..Limits::default()
+        },
+        StoreLimits::default(),
+        rendezvous,
+    );
+    let script = r#"store::set("mine/" + CALLER_PUBLIC_KEY, 1); store::set("contested", CALLER_PUBLIC_KEY);
+                    both_ready(); "done""#;
+    let (alice, bob) = tokio::join!(c.run(script, ALICE), c.run(script, BOB));
+    let (winner, loser, error) = match (alice, bob) {
+        (Ok(_), Err(error)) => (ALICE, BOB, error),
+        (Err(error), Ok(_)) => (BOB, ALICE, error),
+        other => panic!("expected exactly one to fail: {other:?}"),
+    };
+    match error {
+        ScriptError::Runtime {
+            message,
+            line,
+            column,
+        } => {
+            assert!(
+                message.starts_with("store::set: \"contested\" belongs to ")
+                    && message.contains("only its author may change or delete it"),
+                "{message}"
+            );
+            assert_eq!(
+                (line, column),
+                (0, 0),
+                "the run's writes failed, not a line"
+            );
+        }
+        other => panic!("expected a runtime error, got {other:?}"),
+    }
+    let contested = c.store.get("contested").expect("get").expect("contested");
+    assert_eq!(
+        (contested.author.as_str(), contested.value),
+        (winner, json!(winner))
+    );
+    assert!(
+        c.store
+            .get(&format!("mine/{winner}"))
+            .expect("get")
+            .is_some()
+    );
+    assert_eq!(c.store.get(&format!("mine/{loser}")).expect("get"), None);
 }
