@@ -107,9 +107,10 @@ pub async fn start_all_passed(
 /// Stops accepting connections on every circle, gives calls in flight (running scripts) up
 /// to `grace` to finish, waits for each circle's sandbox workers to exit (a stopped server
 /// drops its circle, which closes the sandbox's queue), then closes the circle's store: the
-/// workers held the other handles to it, so ours is the last. Store writes are committed
-/// durably as they happen, so nothing acknowledged is lost either way; a clean close spares
-/// the next start redb's recovery pass. False when something was still running after
+/// workers held the other handles to it, so ours is the last (closing it waits for its
+/// committer to finish what was queued). A run's writes are durable before it is answered,
+/// so nothing acknowledged is lost either way; a clean close spares the next start redb's
+/// recovery pass. False when something was still running after
 /// `grace`.
 pub async fn stop_all(circles: Vec<StartedCircle>, grace: Duration) -> bool {
     let deadline = tokio::time::Instant::now() + grace;

@@ -767,7 +767,7 @@ async fn a_quota_raced_at_commit_fails_exactly_the_late_run() {
         other => panic!("expected exactly one to fail: {other:?}"),
     };
     match error {
-        ScriptError::LimitExceeded { limit, message } => {
+        ScriptError::LimitExceeded { limit, message, .. } => {
             assert_eq!(limit, LimitKind::StoreQuota);
             assert!(
                 message.contains("store::set: store quota exceeded")
@@ -808,6 +808,7 @@ async fn a_key_taken_meanwhile_fails_the_late_run_with_a_runtime_error() {
             message,
             line,
             column,
+            ..
         } => {
             assert!(
                 message.starts_with("store::set: \"contested\" belongs to ")

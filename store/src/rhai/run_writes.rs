@@ -74,15 +74,8 @@ pub(super) fn writing<R>(
 fn commit_failed(failed: CommitError) -> ScriptError {
     let (quota, message) = super::describe(failed.op.name(), &failed.error);
     if quota {
-        ScriptError::LimitExceeded {
-            limit: LimitKind::StoreQuota,
-            message,
-        }
+        ScriptError::limit_exceeded(LimitKind::StoreQuota, message)
     } else {
-        ScriptError::Runtime {
-            message,
-            line: 0,
-            column: 0,
-        }
+        ScriptError::runtime(message)
     }
 }
