@@ -6,14 +6,19 @@
 #      rustc-web with -Zbuild-std (see shared notes, wasm.md); clang for
 #      secp256k1's C code; chromium + chromedriver; wasm-bindgen-cli at exactly
 #      the wasm-bindgen version of Cargo.lock; `npm ci` in tools/ (binaryen's
-#      wasm-opt, playwright-core). Installs only what is missing.
+#      wasm-opt, esbuild and the console's packages, playwright-core). Installs
+#      only what is missing.
 #   2. the client: cargo build --profile wasm-release, wasm-bindgen --target web into
 #      console/pkg/, wasm-opt -Oz, and the bundle's size (raw and gzip), which
 #      must stay within WASM_BUDGET_KIB (400 KiB after wasm-opt) or the script fails.
+#      Then the console's page script: tools/build-console.mjs bundles
+#      console/src/ with CodeMirror and @noble/curves (esbuild) into console/console.js.
 #   3. a circle started by the launcher (sign-in required, any signed-in caller may play, a free port on 127.0.0.1,
-#      a temp data folder) that also serves the console; stopped on exit.
+#      a temp data folder, tools/e2e-scripts/ as its script library) that also serves the console; stopped on exit.
 #   4. the wasm-bindgen-test tests (rpc-client/tests/web.rs, patterns.rs) in headless Chromium.
-#   5. the console's end-to-end test (tools/console-e2e.mjs, playwright-core).
+#   5. the console's end-to-end test (tools/console-e2e.mjs, playwright-core): it runs the
+#      same circle itself (same port), to stop it and start it again; it saves
+#      console/screenshot.png.
 #
 # Usage: tools/wasm.sh [--build-only]     (from anywhere; safe to re-run)
 #   --build-only      steps 1 and 2 only
@@ -260,6 +265,12 @@ if ((SERVED_SIZE > BUDGET_BYTES)); then
         printf "or raise WASM_BUDGET_KIB in tools/wasm.sh deliberately."
     }')"
 fi
+
+step "bundle the console's script (esbuild) into console/console.js"
+CONSOLE_BUNDLE_SIZE=$(node tools/build-console.mjs | awk '{ print $2 }')
+[[ -n "$CONSOLE_BUNDLE_SIZE" ]] || die "tools/build-console.mjs gave no console/console.js"
+BUNDLE_REPORT+=("console.js (CodeMirror, noble, ours):  $(kib "$CONSOLE_BUNDLE_SIZE"), gzip -9 $(kib "$(gzip -9 -c console/console.js | wc -c)")")
+note "${BUNDLE_REPORT[-1]}"
 
 finish() {
     step "done"
