@@ -293,6 +293,8 @@ WORLD="$(mktemp -d -t circles-wasm-XXXXXX)"
 SERVER_OUT="$WORLD/launcher.out"
 SERVER_LOG="$WORLD/launcher.log"
 mkdir -p "$WORLD/scripts"
+# Published functions for the console's call form and store browser.
+cp tools/e2e-scripts/*.rhai "$WORLD/scripts/"
 # Port 0: the launcher binds a free port itself and shows it in its table.
 cat >"$WORLD/circles.json" <<JSON
 [{ "id": "browser", "port": 0, "db_path": "data", "rhai_path": "scripts",
@@ -313,6 +315,9 @@ grep -q '^ready:' "$SERVER_OUT" ||
 URL="$(awk '$1 == "browser" && $2 ~ /^ws:\/\// { print $2; exit }' "$SERVER_OUT")"
 [[ -n "$URL" ]] || die "no URL for the circle in the launcher's table: $(cat "$SERVER_OUT")"
 note "circle at $URL (launcher pid $SERVER_PID); console at http://${URL#ws://}/"
+# From now on the circle keeps this port, so that it can come back at the same
+# URL when the console test stops and starts it.
+sed -i "s/\"port\": 0,/\"port\": ${URL##*:},/" "$WORLD/circles.json"
 
 # --- 4. wasm tests in the browser -------------------------------------------
 step "wasm-bindgen-test in headless Chromium"
@@ -325,6 +330,11 @@ CIRCLES_WASM_TEST_URL="$URL" wasm_cargo test --target wasm32-unknown-unknown \
 
 # --- 5. the console, end to end ---------------------------------------------
 step "console end-to-end (playwright-core, headless Chromium)"
-node tools/console-e2e.mjs "$URL"
+# The test runs the circle itself (to stop it and start it again): ours goes first.
+kill "$SERVER_PID"
+wait "$SERVER_PID" 2>/dev/null || true
+SERVER_PID=""
+node tools/console-e2e.mjs --launcher "${CARGO_TARGET_DIR:-$ROOT/target}/debug/launcher" \
+    --config "$WORLD/circles.json"
 
 finish
