@@ -618,6 +618,11 @@ try {
     await page.click("#tab-wallet");
     await connectWith("#tab-wallet");
     await online();
+    await page.click('[data-tab="panel-functions"]');
+    await page.locator("#functions li", { hasText: "guest::sign" }).locator("button").click();
+    await page.fill("#call-args", '["hello from a wallet"]');
+    await page.click("#call-submit");
+    await waitIdle();
     await run([
       "// Rhai, run in the circle as the signed-in caller",
       'let entries = store::list("guestbook/@");',

@@ -266,10 +266,10 @@ if ((SERVED_SIZE > BUDGET_BYTES)); then
     }')"
 fi
 
-step "bundle the console's script (esbuild) into console/console.js"
+step "bundle console/console.js (esbuild)"
 CONSOLE_BUNDLE_SIZE=$(node tools/build-console.mjs | awk '{ print $2 }')
 [[ -n "$CONSOLE_BUNDLE_SIZE" ]] || die "tools/build-console.mjs gave no console/console.js"
-BUNDLE_REPORT+=("console.js (CodeMirror, noble, ours):  $(kib "$CONSOLE_BUNDLE_SIZE"), gzip -9 $(kib "$(gzip -9 -c console/console.js | wc -c)")")
+BUNDLE_REPORT+=("console.js (bundled by esbuild):    $(kib "$CONSOLE_BUNDLE_SIZE"), gzip -9 $(kib "$(gzip -9 -c console/console.js | wc -c)")")
 note "${BUNDLE_REPORT[-1]}"
 
 finish() {
