@@ -6,14 +6,19 @@
 #      rustc-web with -Zbuild-std (see shared notes, wasm.md); clang for
 #      secp256k1's C code; chromium + chromedriver; wasm-bindgen-cli at exactly
 #      the wasm-bindgen version of Cargo.lock; `npm ci` in tools/ (binaryen's
-#      wasm-opt, playwright-core). Installs only what is missing.
+#      wasm-opt, esbuild and the console's packages, playwright-core). Installs
+#      only what is missing.
 #   2. the client: cargo build --profile wasm-release, wasm-bindgen --target web into
 #      console/pkg/, wasm-opt -Oz, and the bundle's size (raw and gzip), which
 #      must stay within WASM_BUDGET_KIB (400 KiB after wasm-opt) or the script fails.
+#      Then the console's page script: tools/build-console.mjs bundles
+#      console/src/ with CodeMirror and @noble/curves (esbuild) into console/console.js.
 #   3. a circle started by the launcher (sign-in required, any signed-in caller may play, a free port on 127.0.0.1,
-#      a temp data folder) that also serves the console; stopped on exit.
+#      a temp data folder, tools/e2e-scripts/ as its script library) that also serves the console; stopped on exit.
 #   4. the wasm-bindgen-test tests (rpc-client/tests/web.rs, patterns.rs) in headless Chromium.
-#   5. the console's end-to-end test (tools/console-e2e.mjs, playwright-core).
+#   5. the console's end-to-end test (tools/console-e2e.mjs, playwright-core): it runs the
+#      same circle itself (same port), to stop it and start it again; it saves
+#      console/screenshot.png.
 #
 # Usage: tools/wasm.sh [--build-only]     (from anywhere; safe to re-run)
 #   --build-only      steps 1 and 2 only
@@ -261,6 +266,12 @@ if ((SERVED_SIZE > BUDGET_BYTES)); then
     }')"
 fi
 
+step "bundle console/console.js (esbuild)"
+CONSOLE_BUNDLE_SIZE=$(node tools/build-console.mjs | awk '{ print $2 }')
+[[ -n "$CONSOLE_BUNDLE_SIZE" ]] || die "tools/build-console.mjs gave no console/console.js"
+BUNDLE_REPORT+=("console.js (bundled by esbuild):    $(kib "$CONSOLE_BUNDLE_SIZE"), gzip -9 $(kib "$(gzip -9 -c console/console.js | wc -c)")")
+note "${BUNDLE_REPORT[-1]}"
+
 finish() {
     step "done"
     STEP_NAME=""
@@ -282,6 +293,8 @@ WORLD="$(mktemp -d -t circles-wasm-XXXXXX)"
 SERVER_OUT="$WORLD/launcher.out"
 SERVER_LOG="$WORLD/launcher.log"
 mkdir -p "$WORLD/scripts"
+# Published functions for the console's call form and store browser.
+cp tools/e2e-scripts/*.rhai "$WORLD/scripts/"
 # Port 0: the launcher binds a free port itself and shows it in its table.
 cat >"$WORLD/circles.json" <<JSON
 [{ "id": "browser", "port": 0, "db_path": "data", "rhai_path": "scripts",
@@ -302,6 +315,9 @@ grep -q '^ready:' "$SERVER_OUT" ||
 URL="$(awk '$1 == "browser" && $2 ~ /^ws:\/\// { print $2; exit }' "$SERVER_OUT")"
 [[ -n "$URL" ]] || die "no URL for the circle in the launcher's table: $(cat "$SERVER_OUT")"
 note "circle at $URL (launcher pid $SERVER_PID); console at http://${URL#ws://}/"
+# From now on the circle keeps this port, so that it can come back at the same
+# URL when the console test stops and starts it.
+sed -i "s/\"port\": 0,/\"port\": ${URL##*:},/" "$WORLD/circles.json"
 
 # --- 4. wasm tests in the browser -------------------------------------------
 step "wasm-bindgen-test in headless Chromium"
@@ -314,6 +330,11 @@ CIRCLES_WASM_TEST_URL="$URL" wasm_cargo test --target wasm32-unknown-unknown \
 
 # --- 5. the console, end to end ---------------------------------------------
 step "console end-to-end (playwright-core, headless Chromium)"
-node tools/console-e2e.mjs "$URL"
+# The test runs the circle itself (to stop it and start it again): ours goes first.
+kill "$SERVER_PID"
+wait "$SERVER_PID" 2>/dev/null || true
+SERVER_PID=""
+node tools/console-e2e.mjs --launcher "${CARGO_TARGET_DIR:-$ROOT/target}/debug/launcher" \
+    --config "$WORLD/circles.json"
 
 finish

@@ -5,7 +5,9 @@
 //! call, and it never closes the socket when the client is dropped. This one
 //! waits until the socket is open (or has failed), so that [`crate::connect`]
 //! fails with [`crate::Error::Connect`] on both targets alike, and closes the
-//! socket when the client goes away.
+//! socket when the client goes away. [`connect_watched`] also gives a promise
+//! that settles when the connection closes, so that a page learns of a lost
+//! connection at once, not at its next call.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -18,7 +20,7 @@ use wasm_bindgen::prelude::*;
 use web_sys::{BinaryType, CloseEvent, MessageEvent, WebSocket};
 
 /// What went wrong with the browser's WebSocket.
-#[derive(Debug, thiserror::Error)]
+#[derive(thiserror::Error)]
 pub enum WsError {
     /// The browser refused to create the socket (invalid URL, blocked port).
     #[error("the browser refused to open a WebSocket: {0}")]
@@ -36,6 +38,14 @@ pub enum WsError {
     /// The connection closed.
     #[error("the connection closed (code {code}{reason})")]
     Closed { code: u16, reason: String },
+}
+
+/// `Debug` as `Display`: a derived one would only add its own copy of the
+/// variants' names to the browser module.
+impl std::fmt::Debug for WsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
 }
 
 enum Incoming {
@@ -85,6 +95,18 @@ fn describe(error: JsValue) -> String {
 
 /// Opens a WebSocket to `url` and waits until it is open.
 pub async fn connect(url: &str) -> Result<(Sender, Receiver), WsError> {
+    connect_watched(url)
+        .await
+        .map(|(sender, receiver, _closed)| (sender, receiver))
+}
+
+/// [`connect`], plus a promise that resolves with the socket's `CloseEvent`
+/// (`code`, `reason`, `wasClean`) when the connection closes from the other
+/// side or fails, whether or not a call is waiting. It never settles when the
+/// client itself is dropped (the page knows then).
+pub async fn connect_watched(url: &str) -> Result<(Sender, Receiver, js_sys::Promise), WsError> {
+    let mut resolve_closed: Option<js_sys::Function> = None;
+    let closed = js_sys::Promise::new(&mut |resolve, _reject| resolve_closed = Some(resolve));
     let socket = WebSocket::new(url).map_err(|e| WsError::Create(describe(e)))?;
     socket.set_binary_type(BinaryType::Arraybuffer);
 
@@ -121,6 +143,9 @@ pub async fn connect(url: &str) -> Result<(Sender, Receiver), WsError> {
     });
     let close = Closure::<dyn FnMut(CloseEvent)>::new(move |event: CloseEvent| {
         settle(Err(event.code()));
+        if let Some(resolve) = &resolve_closed {
+            let _ = resolve.call1(&JsValue::UNDEFINED, &event);
+        }
         let _ = incoming_tx.unbounded_send(Incoming::Closed {
             code: event.code(),
             reason: event.reason(),
@@ -148,6 +173,7 @@ pub async fn connect(url: &str) -> Result<(Sender, Receiver), WsError> {
                 incoming,
                 _socket: socket,
             },
+            closed,
         )),
         Ok(Err(code)) => Err(WsError::NotOpened(code)),
         Err(oneshot::Canceled) => Err(WsError::NotOpened(1006)),

@@ -9,7 +9,20 @@
 //! const circle = await WebCircle.connect("ws://127.0.0.1:9101");
 //! const me = await circle.authenticate(secret);        // our public key, compressed hex
 //! const { output, value, logs } = await circle.play('print("hi"); 40 + 2');
+//! circle.closed.then((event) => console.log("lost", event.code)); // the socket closed
 //! ```
+//!
+//! Signing in with a key held elsewhere (a browser wallet): a signer, called
+//! with the checked challenge text, gives its `personal_sign` signature:
+//!
+//! ```js
+//! await circle.authenticate({
+//!   publicKey: publicKeyHex,
+//!   sign: (message) => wallet.request({ method: "personal_sign", params: [toHex(message), address] }),
+//! }, expectedCircleKeyOrUndefined);
+//! ```
+//!
+//! (One entry point for both: every async export costs the module several KB.)
 //!
 //! Every failure is thrown as an `Error` (name `CirclesError`) that carries
 //! `code`, `message` and `data`:
@@ -23,14 +36,21 @@
 //!   lost, timeout) `{reason}`, 1003 malformed challenge `{reason}`, 1004 the
 //!   challenge names another circle key than the expected one, refused before
 //!   signing `{expected, got}`, 1005 the challenge is for another caller key
-//!   `{expected, got}`, 1006 (no longer used: keys and signatures are typed),
-//!   1007 a key passed in is not valid hex `{argument, reason}`.
+//!   `{expected, got}`, 1006 a module or function name off the spec's pattern,
+//!   or `args` that are not an array, 1007 a key or signature passed in is not
+//!   valid hex `{argument, reason}`.
 
 use serde::Serialize;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 
-use crate::{CircleClient, Error, PublicKey, SecretKey, Transport, client_code};
+use circles_identity::Signature;
+use jsonrpsee::core::ClientError;
+use rpc_types::{AuthenticateParams, FetchNonceParams};
+
+use crate::{
+    ChallengeMessage, CircleClient, Error, PublicKey, SecretKey, Transport, call_error, client_code,
+};
 
 /// The codes of client-side errors (see [`crate::client_code`]), for JS:
 /// `error.code === ClientErrorCode.WrongCircleKey`.
@@ -126,6 +146,18 @@ fn secret_key(secret_hex: &str) -> Result<SecretKey, JsValue> {
     SecretKey::from_hex(secret_hex.trim()).map_err(|e| invalid_key("secret key", e))
 }
 
+fn key_argument(argument: &str, hex: &str) -> Result<PublicKey, JsValue> {
+    PublicKey::from_hex(hex.trim()).map_err(|e| invalid_key(argument, e))
+}
+
+/// An optional key argument: `undefined`, `null` or `""` for none.
+fn optional_key(argument: &str, hex: Option<String>) -> Result<Option<PublicKey>, JsValue> {
+    match hex.as_deref().map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(text) => key_argument(argument, text).map(Some),
+    }
+}
+
 /// A new secret key from the browser's secure random source
 /// (`crypto.getRandomValues`), as 64 lower-case hex chars.
 #[wasm_bindgen]
@@ -140,19 +172,54 @@ pub fn public_key(secret_hex: &str) -> Result<String, JsValue> {
     Ok(secret_key(secret_hex)?.public_key().to_hex())
 }
 
+/// The EIP-191 `personal_sign` signature (`0x` + 130 hex chars, `r‖s‖v`) of
+/// `message` by the secret key `secret_hex`: what a wallet's `personal_sign`
+/// returns (a signer for [`WebCircle::authenticate`] can use it).
+#[wasm_bindgen]
+pub fn sign_personal(secret_hex: &str, message: &str) -> Result<String, JsValue> {
+    Ok(secret_key(secret_hex)?.sign_personal(message).to_hex())
+}
+
 /// A connection to one circle, for page JavaScript.
 #[wasm_bindgen]
 pub struct WebCircle {
     circle: CircleClient<Transport>,
     url: String,
+    closed: js_sys::Promise,
 }
 
 #[wasm_bindgen]
 impl WebCircle {
     /// Opens a WebSocket connection to the circle at `url` (`ws://host:port`).
     pub async fn connect(url: String) -> Result<WebCircle, JsValue> {
-        let circle = crate::connect(&url).await?;
-        Ok(WebCircle { circle, url })
+        let (sender, receiver, closed) = match crate::wasm_transport::connect_watched(&url).await {
+            Ok(connection) => connection,
+            Err(e) => {
+                return Err(Error::Connect {
+                    url,
+                    source: ClientError::Transport(e.into()),
+                }
+                .into());
+            }
+        };
+        // As crate::connect builds it (no logging middleware).
+        let client = jsonrpsee::core::client::ClientBuilder::default()
+            .set_rpc_middleware(jsonrpsee::core::middleware::RpcServiceBuilder::new())
+            .build_with_wasm(sender, receiver);
+        Ok(WebCircle {
+            circle: CircleClient::new(client),
+            url,
+            closed,
+        })
+    }
+
+    /// A promise that resolves with the socket's `CloseEvent` (`code`,
+    /// `reason`, `wasClean`) as soon as the connection closes from the circle's
+    /// side or is lost, whether or not a call is waiting; calls fail with 1002
+    /// from then on. It never settles after `free()`.
+    #[wasm_bindgen(getter)]
+    pub fn closed(&self) -> js_sys::Promise {
+        self.closed.clone()
     }
 
     /// The URL this connection was opened to.
@@ -161,24 +228,84 @@ impl WebCircle {
         self.url.clone()
     }
 
-    /// Signs in on this connection with the secret key `secret_hex`; resolves
-    /// to our public key. With `expected_circle_key` (any SEC1 hex; `undefined`,
-    /// `null` or `""` for none), a challenge from any other circle is refused
-    /// before anything is signed (code 1004).
+    /// Signs in on this connection; resolves to our public key (lower-case
+    /// compressed hex). `key` is either
+    /// - the secret key, as hex: the module signs the challenge itself; or
+    /// - a signer `{publicKey, sign}` for a key held elsewhere (a browser
+    ///   wallet): `publicKey` is its SEC1 hex, and `sign(message)` returns (or
+    ///   resolves to) the `personal_sign` signature of `message` as hex. It is
+    ///   called once, with the challenge text, after the checks below; what it
+    ///   throws (a wallet's `{code: 4001}` when the user declines) is thrown
+    ///   on unchanged.
+    ///
+    /// The challenge is checked before anything is signed: it must be
+    /// well-formed (1003) and for our key (1005), and with
+    /// `expected_circle_key` (any SEC1 hex; `undefined`, `null` or `""` for
+    /// none) come from that circle (1004). A key or signature that is not
+    /// valid hex is 1007; a signature the circle refuses, 2001.
     pub async fn authenticate(
         &self,
-        secret_hex: String,
+        key: JsValue,
         expected_circle_key: Option<String>,
     ) -> Result<String, JsValue> {
-        let key = secret_key(&secret_hex)?;
-        let expected = match expected_circle_key.as_deref().map(str::trim) {
-            None | Some("") => None,
-            Some(text) => {
-                Some(PublicKey::from_hex(text).map_err(|e| invalid_key("expected circle key", e))?)
+        // One async body for both kinds of key: each async function is a state
+        // machine of its own in the module (several KB).
+        let expected = optional_key("expected circle key", expected_circle_key)?;
+        let secret = key.as_string().map(|hex| secret_key(&hex)).transpose()?;
+        let field = |name: &str| js_sys::Reflect::get(&key, &name.into()).unwrap_or_default();
+        let ours = match &secret {
+            Some(secret) => secret.public_key(),
+            None => key_argument(
+                "publicKey",
+                &field("publicKey").as_string().unwrap_or_default(),
+            )?,
+        };
+        let api = self.circle.api();
+        let challenge = api
+            .fetch_nonce(FetchNonceParams { pubkey: ours })
+            .await
+            .map_err(|e| call_error(e, Error::FetchNonce))?;
+        // Checked before anything is signed.
+        let message = ChallengeMessage::parse(&challenge.message).map_err(Error::BadChallenge)?;
+        if message.caller_key != ours {
+            return Err(Error::WrongCallerKey {
+                expected: ours,
+                got: message.caller_key,
+            }
+            .into());
+        }
+        if let Some(expected) = expected
+            && message.circle_key != expected
+        {
+            return Err(Error::WrongCircleKey {
+                expected,
+                got: message.circle_key,
+            }
+            .into());
+        }
+        let signature = match secret {
+            Some(secret) => secret.sign_personal(&challenge.message),
+            None => {
+                // (Looked up only now: checking it first costs the module ~400 bytes.)
+                let sign: js_sys::Function = field("sign")
+                    .dyn_into()
+                    .map_err(|_| invalid_key("sign", "a signer needs a sign(message) function"))?;
+                let signed = sign.call1(&JsValue::UNDEFINED, &challenge.message.into())?;
+                let signed =
+                    wasm_bindgen_futures::JsFuture::from(js_sys::Promise::resolve(&signed)).await?;
+                // A fixed reason: SignatureError's texts would weigh ~700 bytes here.
+                Signature::from_hex(signed.as_string().unwrap_or_default().trim()).map_err(
+                    |_| invalid_key("signature", "not 65 (or 64) bytes of hex with a low s"),
+                )?
             }
         };
-        let public = self.circle.authenticate(&key, expected.as_ref()).await?;
-        Ok(public.to_hex())
+        api.authenticate(AuthenticateParams {
+            pubkey: ours,
+            signature,
+        })
+        .await
+        .map_err(|e| call_error(e, Error::Authenticate))?;
+        Ok(ours.to_hex())
     }
 
     /// Runs `script` in the circle; resolves to `{output, value, logs}`.

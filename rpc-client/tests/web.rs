@@ -7,6 +7,10 @@
 
 use rpc_client::web::{self, ClientErrorCode, WebCircle};
 use rpc_client::{Error, PlayError, PublicKey, SecretKey, client_code};
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use wasm_bindgen::prelude::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
 
@@ -181,7 +185,7 @@ async fn web_circle_signs_in_and_plays() {
     );
 
     let public = circle
-        .authenticate(secret.clone(), Some(String::new()))
+        .authenticate(secret.clone().into(), Some(String::new()))
         .await
         .unwrap_or_else(|e| panic!("authenticate: {e:?}"));
     assert_eq!(public, web::public_key(&secret).expect("key"));
@@ -230,7 +234,7 @@ async fn web_circle_refuses_a_wrong_circle_key() {
         .await
         .unwrap_or_else(|e| panic!("connect: {e:?}"));
     let error = circle
-        .authenticate(web::generate_key(), Some(impostor.clone()))
+        .authenticate(web::generate_key().into(), Some(impostor.clone()))
         .await
         .expect_err("wrong circle key");
     assert_eq!(code_of(&error), ClientErrorCode::WrongCircleKey as i32);
@@ -239,7 +243,7 @@ async fn web_circle_refuses_a_wrong_circle_key() {
     assert_eq!(get(&data, "got").as_string(), Some(truth.to_hex()));
 
     let bad = circle
-        .authenticate(web::generate_key(), Some("02zz".into()))
+        .authenticate(web::generate_key().into(), Some("02zz".into()))
         .await
         .expect_err("not a key");
     assert_eq!(code_of(&bad), client_code::INVALID_KEY);
@@ -290,7 +294,7 @@ async fn web_circle_call_takes_a_js_array_and_lists_functions() {
         .await
         .unwrap_or_else(|e| panic!("connect: {e:?}"));
     circle
-        .authenticate(web::generate_key(), None)
+        .authenticate(web::generate_key().into(), None)
         .await
         .unwrap_or_else(|e| panic!("authenticate: {e:?}"));
 
@@ -338,7 +342,7 @@ async fn web_circle_results_keep_numbers_beyond_2_pow_53() {
         .await
         .unwrap_or_else(|e| panic!("connect: {e:?}"));
     circle
-        .authenticate(web::generate_key(), None)
+        .authenticate(web::generate_key().into(), None)
         .await
         .unwrap_or_else(|e| panic!("authenticate: {e:?}"));
     let result = circle
@@ -350,4 +354,128 @@ async fn web_circle_results_keep_numbers_beyond_2_pow_53() {
         Some("1152921504606846977")
     );
     assert_eq!(get(&result, "value").as_f64(), Some(1152921504606846976.0));
+}
+
+/// A signer object `{publicKey, sign}` as a wallet-backed page passes it:
+/// `sign` records the messages it is given and answers with `answer(message)`.
+fn signer(
+    public_key: &str,
+    answer: impl Fn(&str) -> JsValue + 'static,
+) -> (JsValue, Rc<RefCell<Vec<String>>>) {
+    let seen = Rc::new(RefCell::new(Vec::new()));
+    let sign = Closure::<dyn Fn(String) -> JsValue>::new({
+        let seen = seen.clone();
+        move |message: String| {
+            let reply = answer(&message);
+            seen.borrow_mut().push(message);
+            reply
+        }
+    });
+    let object = js_sys::Object::new();
+    js_sys::Reflect::set(&object, &"publicKey".into(), &public_key.into()).expect("set");
+    js_sys::Reflect::set(&object, &"sign".into(), sign.as_ref()).expect("set");
+    sign.forget();
+    (object.into(), seen)
+}
+
+#[wasm_bindgen_test]
+async fn web_circle_signs_in_with_a_signer_like_a_wallet() {
+    let secret = web::generate_key();
+    let public = web::public_key(&secret).expect("key");
+    let truth = circle_key().await;
+    // The wallet answers asynchronously, with a promise, as EIP-1193 providers do.
+    let (key, seen) = signer(&public, {
+        let secret = secret.clone();
+        move |message| {
+            let signature = web::sign_personal(&secret, message).expect("sign");
+            js_sys::Promise::resolve(&JsValue::from(signature)).into()
+        }
+    });
+    let circle = WebCircle::connect(url().to_string())
+        .await
+        .unwrap_or_else(|e| panic!("connect: {e:?}"));
+    let signed_in = circle
+        .authenticate(key, Some(truth.to_hex()))
+        .await
+        .unwrap_or_else(|e| panic!("authenticate: {e:?}"));
+    assert_eq!(signed_in, public);
+    // The signer saw the challenge, unchanged: it names us and the circle.
+    let seen = seen.borrow().clone();
+    assert_eq!(seen.len(), 1);
+    let challenge = rpc_client::ChallengeMessage::parse(&seen[0]).expect("a challenge");
+    assert_eq!(challenge.caller_key.to_hex(), public);
+    assert_eq!(challenge.circle_key, truth);
+    let result = circle.play("CALLER_PUBLIC_KEY".into()).await.expect("play");
+    assert_eq!(get(&result, "output").as_string(), Some(public));
+}
+
+#[wasm_bindgen_test]
+async fn a_signer_is_not_asked_to_sign_for_another_circle() {
+    let impostor = SecretKey::generate().public_key().to_hex();
+    let public = web::public_key(&web::generate_key()).expect("key");
+    let (key, seen) = signer(&public, |_| JsValue::from("0x00"));
+    let circle = WebCircle::connect(url().to_string())
+        .await
+        .unwrap_or_else(|e| panic!("connect: {e:?}"));
+    let error = circle
+        .authenticate(key, Some(impostor))
+        .await
+        .expect_err("wrong circle key");
+    assert_eq!(code_of(&error), ClientErrorCode::WrongCircleKey as i32);
+    assert!(seen.borrow().is_empty(), "the signer was asked to sign");
+}
+
+#[wasm_bindgen_test]
+async fn what_a_signer_throws_or_returns_wrong_comes_back() {
+    let public = web::public_key(&web::generate_key()).expect("key");
+    let circle = WebCircle::connect(url().to_string())
+        .await
+        .unwrap_or_else(|e| panic!("connect: {e:?}"));
+
+    // A wallet whose user declines rejects with {code: 4001}: passed on unchanged.
+    let (declines, _) = signer(&public, |_| {
+        let error = js_sys::Object::new();
+        js_sys::Reflect::set(&error, &"code".into(), &4001.into()).expect("set");
+        js_sys::Promise::reject(&error).into()
+    });
+    let error = circle
+        .authenticate(declines, None)
+        .await
+        .expect_err("declined");
+    assert_eq!(code_of(&error), 4001);
+
+    // Not a signature: refused before sending (1007).
+    let (garbles, _) = signer(&public, |_| JsValue::from("0x1234"));
+    let error = circle
+        .authenticate(garbles, None)
+        .await
+        .expect_err("garbage");
+    assert_eq!(code_of(&error), client_code::INVALID_KEY);
+
+    // A well-formed signature by another key: the circle refuses it (2001).
+    let (other, _) = signer(&public, |message| {
+        web::sign_personal(&web::generate_key(), message)
+            .expect("sign")
+            .into()
+    });
+    let error = circle
+        .authenticate(other, None)
+        .await
+        .expect_err("wrong key");
+    assert_eq!(
+        code_of(&error),
+        rpc_client::error_code::AUTHENTICATION_FAILED
+    );
+
+    // No sign function, or no valid public key: 1007.
+    let object = js_sys::Object::new();
+    js_sys::Reflect::set(&object, &"publicKey".into(), &public.clone().into()).expect("set");
+    let error = circle
+        .authenticate(object.into(), None)
+        .await
+        .expect_err("no sign");
+    assert_eq!(code_of(&error), client_code::INVALID_KEY);
+    let (no_key, _) = signer("nope", |_| JsValue::NULL);
+    let error = circle.authenticate(no_key, None).await.expect_err("no key");
+    assert_eq!(code_of(&error), client_code::INVALID_KEY);
 }
