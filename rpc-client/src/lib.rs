@@ -192,6 +192,31 @@ fn call_error<E>(error: RequestError<E>, typed: impl FnOnce(E) -> Error) -> Erro
     }
 }
 
+/// Checks a challenge before anything is signed: it must be the text the protocol
+/// prescribes, for our key `ours`, and (when given) from the circle `expected_circle_key`.
+pub fn check_challenge(
+    message: &str,
+    ours: PublicKey,
+    expected_circle_key: Option<&PublicKey>,
+) -> Result<(), Error> {
+    let message = ChallengeMessage::parse(message).map_err(Error::BadChallenge)?;
+    if message.caller_key != ours {
+        return Err(Error::WrongCallerKey {
+            expected: ours,
+            got: message.caller_key,
+        });
+    }
+    if let Some(expected) = expected_circle_key
+        && message.circle_key != *expected
+    {
+        return Err(Error::WrongCircleKey {
+            expected: *expected,
+            got: message.circle_key,
+        });
+    }
+    Ok(())
+}
+
 /// A connection to one circle.
 pub struct CircleClient<C> {
     api: ApiClient<C>,
@@ -233,21 +258,7 @@ impl<C: ClientT> CircleClient<C> {
             .fetch_nonce(FetchNonceParams { pubkey: ours })
             .await
             .map_err(|e| call_error(e, Error::FetchNonce))?;
-        let message = ChallengeMessage::parse(&challenge.message).map_err(Error::BadChallenge)?;
-        if message.caller_key != ours {
-            return Err(Error::WrongCallerKey {
-                expected: ours,
-                got: message.caller_key,
-            });
-        }
-        if let Some(expected) = expected_circle_key
-            && message.circle_key != *expected
-        {
-            return Err(Error::WrongCircleKey {
-                expected: *expected,
-                got: message.circle_key,
-            });
-        }
+        check_challenge(&challenge.message, ours, expected_circle_key)?;
         let params = AuthenticateParams {
             pubkey: ours,
             signature: key.sign_personal(&challenge.message),

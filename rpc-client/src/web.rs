@@ -48,9 +48,7 @@ use circles_identity::Signature;
 use jsonrpsee::core::ClientError;
 use rpc_types::{AuthenticateParams, FetchNonceParams};
 
-use crate::{
-    ChallengeMessage, CircleClient, Error, PublicKey, SecretKey, Transport, call_error, client_code,
-};
+use crate::{CircleClient, Error, PublicKey, SecretKey, Transport, call_error, client_code};
 
 /// The codes of client-side errors (see [`crate::client_code`]), for JS:
 /// `error.code === ClientErrorCode.WrongCircleKey`.
@@ -266,23 +264,7 @@ impl WebCircle {
             .await
             .map_err(|e| call_error(e, Error::FetchNonce))?;
         // Checked before anything is signed.
-        let message = ChallengeMessage::parse(&challenge.message).map_err(Error::BadChallenge)?;
-        if message.caller_key != ours {
-            return Err(Error::WrongCallerKey {
-                expected: ours,
-                got: message.caller_key,
-            }
-            .into());
-        }
-        if let Some(expected) = expected
-            && message.circle_key != expected
-        {
-            return Err(Error::WrongCircleKey {
-                expected,
-                got: message.circle_key,
-            }
-            .into());
-        }
+        crate::check_challenge(&challenge.message, ours, expected.as_ref())?;
         let signature = match secret {
             Some(secret) => secret.sign_personal(&challenge.message),
             None => {
