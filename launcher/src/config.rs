@@ -168,7 +168,11 @@ pub fn parse(file: &str, text: &str, base: &Path) -> Parsed {
             // A syntax error's message has its line and column; a path names a place only
             // inside the array of circles (serde says `.` or `?` outside it).
             let at = error.path().to_string();
-            let at = if at.starts_with('[') { at } else { String::new() };
+            let at = if at.starts_with('[') {
+                at
+            } else {
+                String::new()
+            };
             errors.push(ConfigError::invalid(file, &at, error.into_inner()));
             return Parsed {
                 circles: Vec::new(),
