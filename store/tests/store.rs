@@ -1,8 +1,8 @@
 //! The store itself: persistence, ordering, limits, locking, durability.
 
-use std::io::{BufRead, BufReader};
+mod support;
+
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use circles_store::{
@@ -287,33 +287,7 @@ fn kill9_writer_child() {
 #[test]
 fn acknowledged_writes_survive_kill_9() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let mut child = Command::new(std::env::current_exe().expect("test binary"))
-        .args([
-            "--exact",
-            "kill9_writer_child",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD_DIR, tmp.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn child");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut acked = Vec::new();
-    for line in BufReader::new(stdout).lines() {
-        let line = line.expect("line");
-        // libtest may print "test kill9_writer_child ... " on the same line as the first ack.
-        if let Some((_, key)) = line.split_once("ack ") {
-            acked.push(key.to_owned());
-            if acked.len() == 40 {
-                break;
-            }
-        }
-    }
-    child.kill().expect("SIGKILL"); // std's kill is SIGKILL on Unix
-    child.wait().expect("wait");
-    assert_eq!(acked.len(), 40, "the child stopped early");
+    let acked = support::acks_before_kill_9("kill9_writer_child", CHILD_DIR, tmp.path(), 40);
 
     let store = open(tmp.path());
     assert_eq!(acked[0], "k000000");

@@ -1,8 +1,8 @@
 //! Write sets: buffered writes that their reads see, committed all or none, in groups.
 
-use std::io::{BufRead, BufReader};
+mod support;
+
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 use circles_store::{
     CommitError, Entry, ListPage, PageRequest, QuotaScope, Store, StoreError, StoreLimits, Usage,
@@ -345,32 +345,8 @@ fn kill9_concurrent_writer_child() {
 #[test]
 fn acknowledged_write_sets_survive_kill_9_whole() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let mut child = Command::new(std::env::current_exe().expect("test binary"))
-        .args([
-            "--exact",
-            "kill9_concurrent_writer_child",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD_DIR, tmp.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn child");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut acked = Vec::new();
-    for line in BufReader::new(stdout).lines() {
-        let line = line.expect("line");
-        if let Some((_, id)) = line.split_once("ack ") {
-            acked.push(id.to_owned());
-            if acked.len() == 400 {
-                break;
-            }
-        }
-    }
-    child.kill().expect("SIGKILL");
-    child.wait().expect("wait");
-    assert_eq!(acked.len(), 400, "the child stopped early");
+    let acked =
+        support::acks_before_kill_9("kill9_concurrent_writer_child", CHILD_DIR, tmp.path(), 400);
 
     let store = open(tmp.path());
     for id in &acked {
